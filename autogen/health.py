@@ -1,0 +1,78 @@
+"""Health of the pieces the product needs: database, broker, Celery workers.
+
+Each check returns a small dict with ``ok`` and details; :func:`health_report` combines them.
+The database and broker are required; workers are reported, since a web node without a live
+worker still serves surveys but queued training waits.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.db import connection
+
+from autogen.celery import app
+
+BROKER_TIMEOUT_S = 2.0
+WORKER_PING_TIMEOUT_S = 1.0
+
+
+def _timed(check) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        result = {"ok": True, **check()}
+    except Exception as exc:  # a health check reports every failure, whatever its kind
+        result = {"ok": False, "error": f"{type(exc).__name__}: {exc}".splitlines()[0]}
+    result["ms"] = round((time.perf_counter() - started) * 1000, 1)
+    return result
+
+
+def check_database() -> dict[str, Any]:
+    def run():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+        return {"vendor": connection.vendor}
+
+    return _timed(run)
+
+
+def check_broker() -> dict[str, Any]:
+    def run():
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=BROKER_TIMEOUT_S)
+            return {"transport": conn.transport_cls}
+
+    return _timed(run)
+
+
+def check_workers(timeout: float = WORKER_PING_TIMEOUT_S) -> dict[str, Any]:
+    """Ping every worker over the broker's broadcast channel; ``ok`` when one or more answer."""
+
+    def run():
+        replies = app.control.ping(timeout=timeout) or []
+        names = sorted(name for reply in replies for name in reply)
+        if not names:
+            raise RuntimeError("no Celery worker answered a ping")
+        return {"workers": names, "count": len(names)}
+
+    return _timed(run)
+
+
+def health_report() -> dict[str, Any]:
+    """All checks; ``status`` is ``ok``, ``degraded`` (no worker) or ``down``."""
+    checks = {
+        "database": check_database(),
+        "broker": check_broker(),
+    }
+    checks["workers"] = (
+        check_workers() if checks["broker"]["ok"] else {"ok": False, "error": "broker down"}
+    )
+    if not (checks["database"]["ok"] and checks["broker"]["ok"]):
+        status = "down"
+    elif not checks["workers"]["ok"]:
+        status = "degraded"
+    else:
+        status = "ok"
+    return {"status": status, "checks": checks}

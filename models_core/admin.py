@@ -1,0 +1,1 @@
+"""Admin for corpora, training runs and decodings (researchers queue and watch runs here)."""

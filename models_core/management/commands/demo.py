@@ -1,0 +1,60 @@
+"""``manage.py demo``: a working AutoGen Lab on one machine, nothing to install by hand.
+
+Migrates the database, creates a demo researcher account, starts a Celery worker on the
+configured broker (the embedded one by default) and serves the site until Ctrl-C.
+"""
+
+import subprocess
+import sys
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+DEMO_USERNAME = "admin"
+DEMO_PASSWORD = "admin"  # noqa: S105 — development-only demo account, refused in production
+REFUSED_IN_PRODUCTION = "The demo creates a known admin password; it refuses AUTOGEN_ENV=production."
+
+
+class Command(BaseCommand):
+    help = "Migrate, create the demo admin account, start a Celery worker and serve the site."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--no-worker", action="store_true", help="do not start a worker")
+        parser.add_argument(
+            "--no-serve", action="store_true", help="prepare everything, then exit (for tests)"
+        )
+
+    def handle(self, *args, port: int, no_worker: bool, no_serve: bool, **options):
+        if settings.PRODUCTION:
+            raise CommandError(REFUSED_IN_PRODUCTION)
+        call_command("migrate", interactive=False, verbosity=0)
+        self._ensure_demo_admin()
+        if no_serve:
+            self.stdout.write("Demo ready (not serving: --no-serve).")
+            return
+        worker = None if no_worker else self._start_worker()
+        self.stdout.write(
+            f"AutoGen Lab demo: http://127.0.0.1:{port}/admin/ "
+            f"(user {DEMO_USERNAME!r}, password {DEMO_PASSWORD!r}); Ctrl-C stops it."
+        )
+        try:
+            call_command("runserver", f"127.0.0.1:{port}", use_reloader=False)
+        finally:
+            if worker is not None:
+                worker.terminate()
+                worker.wait(timeout=30)
+
+    def _ensure_demo_admin(self) -> None:
+        users = get_user_model()
+        if not users.objects.filter(username=DEMO_USERNAME).exists():
+            users.objects.create_superuser(DEMO_USERNAME, "admin@example.org", DEMO_PASSWORD)
+            self.stdout.write(f"Created demo account {DEMO_USERNAME!r}.")
+
+    def _start_worker(self) -> subprocess.Popen:
+        command = [sys.executable, "-m", "celery", "-A", "autogen", "worker"]
+        command += ["-Q", "default,gpu", "--concurrency", "1", "--loglevel", "warning"]
+        self.stdout.write("Starting a Celery worker: " + " ".join(command[1:]))
+        return subprocess.Popen(command)

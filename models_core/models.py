@@ -1,0 +1,1 @@
+"""Corpora, training runs, checkpoints, metric curves and decodings."""

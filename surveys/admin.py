@@ -1,0 +1,1 @@
+"""Admin for surveys, answers and report downloads."""

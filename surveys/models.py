@@ -1,0 +1,1 @@
+"""Surveys, raters, items and answers."""
