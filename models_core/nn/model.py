@@ -1,0 +1,234 @@
+"""The sentence VAE of Bowman et al. (2016), as trained in Mansbridge et al. (2019), Sect. 3.
+
+    tokens [B, T] ──embed──► LSTM encoder ──h_T──► Linear ──► mu, logvar [B, Z]
+                                                               │ z = mu + σ·ε
+    <sos> w1 … wn ──embed (word dropout)──┬─► LSTM decoder ◄── init_state(z)
+                                 z [B, Z] ┘  (z at every step)   │ h [N, H], real tokens only
+                                                                 ▼
+                                        Linear [N, V] ─► cross entropy vs w1 … wn <eos>
+
+Every model of the paper is this one module; they differ only in the objective
+(`objectives.py`). Layout conventions (see `data.py`):
+
+- ``tokens`` [B, T] LongTensor: word ids of each sentence followed by ``<eos>``, right-padded
+  with ``<pad>`` = 0, *without* ``<sos>``; ``lengths`` [B] counts the real tokens (words + 1).
+- The decoder reads ``<sos> w1 … wn`` and predicts ``w1 … wn <eos>``; both have length
+  ``lengths[b]``.
+- Training and scoring run the LSTMs on packed sequences, so no LSTM step, output projection
+  or softmax is spent on padding: the V-way projection runs on [N, H] with N = sum(lengths).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
+
+from models_core.nn.config import EOS, PAD, SOS, UNK, ModelConfig
+
+__all__ = ["EOS", "PAD", "SOS", "UNK", "SentenceVAE", "State", "VAEOutput", "gaussian_kl"]
+
+# Decoder LSTM state (h, c), each [num_layers, N, hidden_dim].
+State = tuple[Tensor, Tensor]
+
+
+class VAEOutput(NamedTuple):
+    """One stochastic pass of `SentenceVAE.forward` over a batch of B sentences."""
+
+    log_px: Tensor  # [B] log p(x|z) summed over each sentence's real tokens (incl. <eos>)
+    kl: Tensor  # [B] KL(q(z|x) || N(0, I)) in closed form
+    kl_dims: Tensor  # [B, Z] the same KL per latent dimension (free bits need it)
+    mu: Tensor  # [B, Z]
+    logvar: Tensor  # [B, Z]
+    z: Tensor  # [B, Z] the sample the decoder was given
+    num_tokens: int  # N = sum(lengths): targets scored
+
+
+def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
+    """KL(N(mu, diag(exp(logvar))) || N(0, I)) per dimension (Kingma & Welling 2014, App. B).
+
+    Args:
+        mu, logvar: [..., Z]
+    Returns:
+        [..., Z]; sum over the last axis for the KL of the whole latent.
+    """
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+
+
+class SentenceVAE(nn.Module):
+    """LSTM encoder q(z|x), LSTM decoder p(x|z), standard normal prior p(z).
+
+    The embedding table is shared by encoder and decoder. The decoder's initial (h, c) is an
+    affine map of z (tanh on h, whose LSTM range is (-1, 1)); with ``config.feed_z`` z is also
+    concatenated to the decoder input at every step, as in the co-author's code, so the
+    decoder cannot forget it over long sentences.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.embedding = nn.Embedding(c.vocab_size, c.embed_dim, padding_idx=PAD)
+        self.encoder = nn.LSTM(c.embed_dim, c.hidden_dim, c.num_layers, batch_first=True)
+        self.to_posterior = nn.Linear(c.hidden_dim, 2 * c.latent_dim)
+        self.to_state = nn.Linear(c.latent_dim, 2 * c.num_layers * c.hidden_dim)
+        decoder_in = c.embed_dim + (c.latent_dim if c.feed_z else 0)
+        self.decoder = nn.LSTM(decoder_in, c.hidden_dim, c.num_layers, batch_first=True)
+        self.output = nn.Linear(c.hidden_dim, c.vocab_size)
+
+    # ----------------------------------------------------------------------------- encoder
+    def encode(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """Parameters of q(z|x) from the encoder's last hidden state.
+
+        Args:
+            tokens: [B, T] word ids + <eos>, padded with <pad>, no <sos>
+            lengths: [B] real tokens per row (CPU or same device; >= 1)
+        Returns:
+            mu, logvar: [B, Z] each, float32 even under autocast
+        """
+        packed = pack_padded_sequence(tokens, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        # Embed only the real tokens: packed.data is [N].
+        _, (h, _) = self.encoder(packed._replace(data=self.embedding(packed.data)))
+        # h: [L, B, H], already back in the batch's order (nn.LSTM un-sorts packed input).
+        mu, logvar = self.to_posterior(h[-1]).float().chunk(2, dim=-1)
+        return mu, logvar
+
+    @staticmethod
+    def reparameterize(
+        mu: Tensor, logvar: Tensor, n_samples: int = 1, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """z = mu + exp(logvar / 2) · ε, ε ~ N(0, I) (Kingma & Welling 2014).
+
+        Args:
+            mu, logvar: [B, Z]
+            n_samples: S samples per row
+            generator: optional RNG (on mu's device) so evaluation need not touch the global one
+        Returns:
+            z: [B, S, Z]
+        """
+        b, z_dim = mu.shape
+        eps = torch.randn(
+            (b, n_samples, z_dim), generator=generator, device=mu.device, dtype=mu.dtype
+        )
+        return mu.unsqueeze(1) + (0.5 * logvar).exp().unsqueeze(1) * eps
+
+    # ----------------------------------------------------------------------------- decoder
+    def init_state(self, z: Tensor) -> State:
+        """Decoder LSTM state from z.
+
+        Args:
+            z: [N, Z]
+        Returns:
+            (h, c): each [num_layers, N, H]
+        """
+        n = z.shape[0]
+        layers, hidden = self.config.num_layers, self.config.hidden_dim
+        h, c = self.to_state(z).view(n, 2, layers, hidden).permute(1, 2, 0, 3).unbind(0)
+        return torch.tanh(h).contiguous(), c.contiguous()
+
+    def decode_step(self, prev_ids: Tensor, state: State, z: Tensor) -> tuple[Tensor, State]:
+        """One decoder step, for greedy / sampling / beam search decoding.
+
+        Args:
+            prev_ids: [N] previous token ids (<sos> at the first step)
+            state: (h, c), each [num_layers, N, H] (from `init_state` or the previous step)
+            z: [N, Z] the latent each row decodes (fed at every step when ``feed_z``)
+        Returns:
+            logits: [N, V] unnormalised scores of the next token
+            state: the new (h, c)
+        """
+        x = self.embedding(prev_ids)
+        if self.config.feed_z:
+            x = torch.cat([x, z.to(x.dtype)], dim=-1)
+        out, state = self.decoder(x.unsqueeze(1), state)
+        return self.output(out.squeeze(1)), state
+
+    def _log_px(
+        self,
+        tokens: Tensor,
+        lengths: Tensor,
+        z: Tensor,
+        word_dropout: float,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """log p(x|z) per row by teacher forcing over packed sequences.
+
+        Args:
+            tokens: [B, T]; lengths: [B]; z: [B, Z]
+            word_dropout: probability of replacing each decoder input word (not <sos>) by <unk>
+        Returns:
+            [B] float32
+        """
+        b, t = tokens.shape
+        inputs = torch.cat([tokens.new_full((b, 1), SOS), tokens[:, :-1]], dim=1)
+        if word_dropout > 0.0:
+            drop = torch.rand((b, t), generator=generator, device=tokens.device) < word_dropout
+            drop[:, 0] = False  # <sos> is kept: it marks the start, it carries no word
+            inputs = inputs.masked_fill(drop, UNK)
+        rows = torch.arange(b, device=tokens.device).unsqueeze(1).expand(b, t)
+        # One pack for inputs, targets and row ids keeps the three aligned: data is [N, 3],
+        # time-major, only real positions.
+        packed = pack_padded_sequence(
+            torch.stack([inputs, tokens, rows], dim=-1),
+            lengths.cpu(),
+            batch_first=True,
+            enforce_sorted=False,
+        )
+        step_in, targets, row = packed.data.unbind(-1)
+        x = self.embedding(step_in)  # [N, E]
+        if self.config.feed_z:
+            x = torch.cat([x, z[row].to(x.dtype)], dim=-1)  # [N, E + Z]
+        out, _ = self.decoder(
+            PackedSequence(x, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices),
+            self.init_state(z),
+        )
+        # The V-way projection and fused log-softmax run on real tokens only: [N, V].
+        nll = F.cross_entropy(self.output(out.data), targets, reduction="none").float()
+        return -torch.zeros(b, device=nll.device).index_add_(0, row, nll)
+
+    def log_likelihood(self, tokens: Tensor, lengths: Tensor, z: Tensor) -> Tensor:
+        """log p(x|z), no word dropout, for metrics such as importance-weighted NLL.
+
+        Args:
+            tokens: [B, T] word ids + <eos>, padded, no <sos>; lengths: [B]
+            z: [B, Z] or [B, S, Z] (S latent samples per sentence)
+        Returns:
+            [B] or [B, S] float32: sum over each sentence's real tokens of log p(token | z, prefix)
+        """
+        if z.dim() == 2:
+            return self._log_px(tokens, lengths, z, word_dropout=0.0)
+        b, s, z_dim = z.shape
+        flat = self._log_px(
+            tokens.repeat_interleave(s, dim=0),
+            lengths.repeat_interleave(s, dim=0),
+            z.reshape(b * s, z_dim),
+            word_dropout=0.0,
+        )
+        return flat.view(b, s)
+
+    def forward(
+        self, tokens: Tensor, lengths: Tensor, generator: torch.Generator | None = None
+    ) -> VAEOutput:
+        """One-sample estimate of the ELBO's terms (Eq. 1) for a batch.
+
+        Word dropout is applied in train mode only. ``model(*batch)`` works for `data.Batch`.
+
+        Args:
+            tokens: [B, T] word ids + <eos>, padded with <pad>, no <sos>
+            lengths: [B] real tokens per row
+            generator: optional RNG for ε and word dropout (the global RNG otherwise)
+        Returns:
+            `VAEOutput` with log_px [B], kl [B], kl_dims [B, Z], mu, logvar, z [B, Z]
+        """
+        mu, logvar = self.encode(tokens, lengths)
+        z = self.reparameterize(mu, logvar, generator=generator).squeeze(1)
+        p = self.config.word_dropout if self.training else 0.0
+        log_px = self._log_px(tokens, lengths, z, p, generator)
+        kl_dims = gaussian_kl(mu, logvar)
+        return VAEOutput(log_px, kl_dims.sum(-1), kl_dims, mu, logvar, z, int(lengths.sum()))
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())

@@ -1,0 +1,195 @@
+"""SentenceVAE: shapes, padding invariance, decode_step agreement, KL, word dropout."""
+
+import math
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch.nn.utils.rnn import pad_sequence
+
+from models_core.nn.config import EOS, PAD, SOS, UNK, ModelConfig, preset
+from models_core.nn.model import SentenceVAE, gaussian_kl
+
+CFG = preset("tiny").model  # vocab 64, embed 16, hidden 32, latent 8
+
+
+def make_batch(lengths, vocab=CFG.vocab_size, seed=0, extra_pad=0):
+    """Random sentences of the given word counts, <eos> appended, right-padded."""
+    g = torch.Generator().manual_seed(seed)
+    rows = [
+        torch.cat([torch.randint(EOS + 1, vocab, (n,), generator=g), torch.tensor([EOS])])
+        for n in lengths
+    ]
+    tokens = pad_sequence(rows, batch_first=True, padding_value=PAD)
+    if extra_pad:
+        tokens = torch.cat([tokens, tokens.new_zeros(len(rows), extra_pad)], dim=1)
+    return tokens, torch.tensor([n + 1 for n in lengths])
+
+
+@pytest.fixture
+def model():
+    torch.manual_seed(0)
+    return SentenceVAE(CFG).eval()
+
+
+def test_it_returns_documented_shapes(model):
+    tokens, lengths = make_batch([5, 9, 3])
+    mu, logvar = model.encode(tokens, lengths)
+    assert mu.shape == logvar.shape == (3, CFG.latent_dim)
+    z = model.reparameterize(mu, logvar, n_samples=4)
+    assert z.shape == (3, 4, CFG.latent_dim)
+    h, c = model.init_state(z[:, 0])
+    assert h.shape == c.shape == (CFG.num_layers, 3, CFG.hidden_dim)
+    logits, (h2, c2) = model.decode_step(torch.full((3,), SOS), (h, c), z[:, 0])
+    assert logits.shape == (3, CFG.vocab_size) and h2.shape == h.shape and c2.shape == c.shape
+    out = model(tokens, lengths)
+    assert out.log_px.shape == out.kl.shape == (3,)
+    assert out.kl_dims.shape == out.z.shape == (3, CFG.latent_dim)
+    assert out.num_tokens == int(lengths.sum())
+    assert model.log_likelihood(tokens, lengths, z).shape == (3, 4)
+    assert model.log_likelihood(tokens, lengths, z[:, 0]).shape == (3,)
+
+
+def test_padding_changes_nothing_batch_equals_sentences_alone(model):
+    lengths = [4, 12, 1, 7]
+    tokens, lens = make_batch(lengths)
+    z = torch.randn(4, CFG.latent_dim)
+    batched = model.log_likelihood(tokens, lens, z)
+    padded_more = model.log_likelihood(*make_batch(lengths, extra_pad=6), z)
+    alone = torch.stack(
+        [
+            model.log_likelihood(tokens[i : i + 1, : lens[i]], lens[i : i + 1], z[i : i + 1])[0]
+            for i in range(4)
+        ]
+    )
+    torch.testing.assert_close(batched, alone, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(padded_more, batched, rtol=1e-6, atol=1e-6)
+    mu_b, _ = model.encode(tokens, lens)
+    mu_1, _ = model.encode(tokens[1:2, : lens[1]], lens[1:2])
+    torch.testing.assert_close(mu_b[1:2], mu_1, rtol=1e-5, atol=1e-6)
+
+
+def test_pad_positions_get_no_gradient_and_garbage_there_is_ignored(model):
+    tokens, lens = make_batch([3, 8])
+    z = torch.randn(2, CFG.latent_dim)
+    garbage = tokens.clone()
+    garbage[0, lens[0] :] = 17  # anything past the length must be ignored
+    torch.testing.assert_close(
+        model.log_likelihood(garbage, lens, z), model.log_likelihood(tokens, lens, z)
+    )
+
+
+def test_teacher_forcing_equals_step_by_step_decoding(model):
+    """decode_step (used by beam search) and the packed training path are the same model."""
+    tokens, lens = make_batch([6, 2, 10], seed=3)
+    z = torch.randn(3, CFG.latent_dim)
+    state = model.init_state(z)
+    prev = torch.full((3,), SOS)
+    total = torch.zeros(3)
+    for t in range(tokens.shape[1]):
+        logits, state = model.decode_step(prev, state, z)
+        logp = logits.log_softmax(-1).gather(1, tokens[:, t : t + 1]).squeeze(1)
+        total += torch.where(t < lens, logp, torch.zeros(()))
+        prev = tokens[:, t]
+    torch.testing.assert_close(model.log_likelihood(tokens, lens, z), total, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("feed_z", [True, False])
+def test_z_changes_the_likelihood_with_and_without_feeding(feed_z):
+    torch.manual_seed(1)
+    m = SentenceVAE(CFG.replace(feed_z=feed_z)).eval()
+    tokens, lens = make_batch([5, 5])
+    a = m.log_likelihood(tokens, lens, torch.zeros(2, CFG.latent_dim))
+    b = m.log_likelihood(tokens, lens, torch.ones(2, CFG.latent_dim))
+    assert not torch.allclose(a, b)
+
+
+def test_untrained_model_scores_near_uniform(model):
+    tokens, lens = make_batch([10] * 8)
+    nll_per_token = -model.log_likelihood(tokens, lens, torch.zeros(8, CFG.latent_dim)) / lens
+    assert torch.allclose(nll_per_token, torch.full((8,), math.log(CFG.vocab_size)), rtol=0.05)
+
+
+def test_kl_closed_form_matches_monte_carlo():
+    torch.manual_seed(2)
+    mu, logvar = torch.randn(3, 4), torch.randn(3, 4) * 0.5
+    z = SentenceVAE.reparameterize(mu, logvar, n_samples=200_000)  # [3, S, 4]
+    q = torch.distributions.Normal(mu.unsqueeze(1), (0.5 * logvar).exp().unsqueeze(1))
+    p = torch.distributions.Normal(0.0, 1.0)
+    mc = (q.log_prob(z) - p.log_prob(z)).mean(1)
+    torch.testing.assert_close(gaussian_kl(mu, logvar), mc, atol=0.02, rtol=0.02)
+    assert torch.all(gaussian_kl(torch.zeros(5), torch.zeros(5)) == 0)
+
+
+def test_reparameterize_has_the_posterior_moments():
+    mu, logvar = torch.tensor([[1.0, -2.0]]), torch.tensor([[0.0, math.log(4.0)]])
+    z = SentenceVAE.reparameterize(mu, logvar, 100_000, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(z.mean(1), mu, atol=0.03, rtol=0)
+    torch.testing.assert_close(z.std(1), torch.tensor([[1.0, 2.0]]), atol=0.03, rtol=0)
+
+
+def _decoder_inputs(m, tokens, lens):
+    """Ids the embedding sees on the decoder call (the encoder's call comes first)."""
+    seen = []
+    hook = m.embedding.register_forward_pre_hook(lambda _mod, args: seen.append(args[0]))
+    m(tokens, lens, generator=torch.Generator().manual_seed(0))
+    hook.remove()
+    return seen[1]
+
+
+def test_word_dropout_replaces_decoder_inputs_with_unk_in_train_mode_only():
+    torch.manual_seed(0)
+    m = SentenceVAE(CFG.replace(word_dropout=0.5))
+    tokens, lens = make_batch([30] * 20, seed=5)
+    ids = _decoder_inputs(m.train(), tokens, lens)  # packed, time-major: first 20 are <sos>
+    assert torch.all(ids[:20] == SOS)
+    share = (ids[20:] == UNK).float().mean().item()
+    assert 0.45 < share < 0.55
+    assert not torch.any(_decoder_inputs(m.eval(), tokens, lens) == UNK)
+
+
+def test_forward_scores_with_its_own_z_and_dropout_only_when_training():
+    torch.manual_seed(0)
+    m = SentenceVAE(CFG.replace(word_dropout=0.5))
+    tokens, lens = make_batch([9, 4, 6])
+    out = m.eval()(tokens, lens)
+    torch.testing.assert_close(out.log_px, m.log_likelihood(tokens, lens, out.z))
+    out = m.train()(tokens, lens)
+    assert not torch.allclose(out.log_px, m.log_likelihood(tokens, lens, out.z))
+
+
+def test_every_parameter_gets_a_gradient():
+    torch.manual_seed(0)
+    m = SentenceVAE(CFG).train()
+    tokens, lens = make_batch([5, 7, 2, 9])
+    out = m(tokens, lens)
+    (out.kl.sum() - out.log_px.sum()).backward()
+    for name, p in m.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    assert torch.all(m.embedding.weight.grad[PAD] == 0)
+
+
+def test_config_round_trips_and_rejects_unknown_keys():
+    cfg = ModelConfig(vocab_size=123, feed_z=False)
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="unknown ModelConfig keys"):
+        ModelConfig.from_dict({**cfg.to_dict(), "hiden_dim": 3})
+    with pytest.raises(ValueError, match="unknown preset"):
+        preset("huge")
+    paper = preset("paper")
+    assert (paper.model.hidden_dim, paper.model.latent_dim, paper.model.embed_dim) == (500, 50, 300)
+    assert (paper.train.batch_size, paper.train.lr, paper.model.vocab_size) == (200, 1e-4, 20_000)
+
+
+def test_special_ids_agree_with_the_text_pipeline():
+    text = pytest.importorskip("models_core.nn.text")
+    assert (text.PAD, text.UNK, text.SOS, text.EOS) == (PAD, UNK, SOS, EOS)
+
+
+def test_nn_package_imports_nothing_from_django():
+    code = (
+        "import sys; import models_core.nn.config, models_core.nn.model; "
+        "assert not any(m == 'django' or m.startswith('django.') for m in sys.modules)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
