@@ -153,7 +153,8 @@ if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
 
 # Celery. Embedded default: kombu's filesystem transport and file results under var/, so a first
 # run needs no server. Production: Redis for both.
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+# "localhost" only silences kombu's "no hostname" warning; the transport ignores it.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://localhost//")
 EMBEDDED_BROKER_DIR = VAR_DIR / "broker"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     for sub in ("queue", "processed", "control"):

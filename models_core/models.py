@@ -1,1 +1,166 @@
-"""Corpora, training runs, checkpoints, metric curves and decodings."""
+"""Corpora, training runs, their metric curves and checkpoints, and decoded sentences.
+
+The heavy lifting lives in :mod:`models_core.nn` (pure PyTorch); these models record what was
+asked for and what came out, for the admin, the Celery workers and the surveys.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.db import models
+
+
+class Corpus(models.Model):
+    """A prepared corpus: tokenised train/test splits and a vocabulary on disk."""
+
+    class Format(models.TextChoices):
+        LINES = "lines", "one sentence per line"
+        RAW = "raw", "raw book text"
+
+    name = models.SlugField(max_length=100, unique=True)
+    source = models.TextField(help_text="The files imported, for the record.")
+    fmt = models.CharField("format", max_length=10, choices=Format.choices)
+    vocab_size = models.PositiveIntegerField()
+    min_len = models.PositiveSmallIntegerField()
+    max_len = models.PositiveSmallIntegerField()
+    seed = models.IntegerField()
+    test_fraction = models.FloatField()
+    n_train = models.PositiveIntegerField()
+    n_test = models.PositiveIntegerField()
+    stats = models.JSONField(default=dict, help_text="What the importer counted.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "corpora"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def directory(self) -> Path:
+        """Where train.txt, test.txt, vocab.txt and info.json live."""
+        return settings.DATA_DIR / "corpora" / self.name
+
+
+class TrainingRun(models.Model):
+    """One model trained on one corpus: the four paper models are objectives of one model."""
+
+    class Objective(models.TextChoices):
+        VAE = "vae", "VAE"
+        VAE_ANNEAL = "vae-anneal", "VAE (annealing)"
+        AUTOGEN = "autogen", "AutoGen"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    corpus = models.ForeignKey(Corpus, on_delete=models.PROTECT, related_name="runs")
+    objective = models.CharField(max_length=20, choices=Objective.choices)
+    m = models.FloatField(default=0.0, help_text="Extra reconstructions: (1+m)·recon − KL.")
+    preset = models.CharField(max_length=20, default="small")
+    config = models.JSONField(
+        default=dict, help_text="Model, training and objective configuration, as trained."
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    step = models.PositiveIntegerField(default=0)
+    total_steps = models.PositiveIntegerField()
+    device = models.CharField(max_length=20, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+    final_metrics = models.JSONField(default=dict, blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status"])]
+
+    def __str__(self) -> str:
+        return f"run {self.pk}: {self.label} on {self.corpus}"
+
+    @property
+    def label(self) -> str:
+        """The paper's name for the model: ``VAE``, ``VAE (annealing)``, ``AutoGen (m=2)``."""
+        if self.objective == self.Objective.AUTOGEN:
+            return f"AutoGen (m={self.m:g})"
+        return self.get_objective_display()
+
+    @property
+    def directory(self) -> Path:
+        """Checkpoints of this run."""
+        return settings.DATA_DIR / "runs" / str(self.pk)
+
+    @property
+    def progress(self) -> float:
+        """Share of the steps done, 0–1."""
+        return min(1.0, self.step / self.total_steps) if self.total_steps else 1.0
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+
+class MetricPoint(models.Model):
+    """One point of a run's curves (Fig. 2): per-sentence nats, natural log."""
+
+    class Split(models.TextChoices):
+        TRAIN = "train"
+        TEST = "test"
+
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="metrics")
+    step = models.PositiveIntegerField()
+    split = models.CharField(max_length=5, choices=Split.choices)
+    recon = models.FloatField(help_text="E_q[log p(x|z)] per sentence.")
+    kl = models.FloatField(help_text="KL(q(z|x) || p(z)) per sentence.")
+    elbo = models.FloatField(help_text="The VAE ELBO (Eq. 1), for every model.")
+    kl_share = models.FloatField(help_text="−KL as a share of the objective (Fig. 2 left).")
+    loss = models.FloatField(null=True, blank=True)
+    beta = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "split", "step"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "split", "step"], name="one_point_per_step")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}/{self.split}@{self.step}"
+
+
+class Decoding(models.Model):
+    """A sentence a model produced: material for the surveys."""
+
+    class Mode(models.TextChoices):
+        RECONSTRUCT = "reconstruct"
+        PRIOR = "prior"
+        INTERPOLATE = "interpolate"
+
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="decodings")
+    mode = models.CharField(max_length=12, choices=Mode.choices)
+    batch = models.UUIDField(help_text="One decode call; its sentences share it.")
+    index = models.PositiveIntegerField()
+    source = models.TextField(blank=True, help_text="The input sentence(s), when there are any.")
+    text = models.TextField()
+    n_words = models.PositiveSmallIntegerField()
+    passes_filter = models.BooleanField(
+        help_text="The paper's display filter: 4–20 words, no <unk>."
+    )
+    settings = models.JSONField(default=dict, help_text="Beam, seed and strategy used.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "batch", "index"]
+        indexes = [models.Index(fields=["run", "mode"])]
+
+    def __str__(self) -> str:
+        return self.text

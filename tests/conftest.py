@@ -51,7 +51,9 @@ def run_python(code: str, env: dict[str, str], timeout: float = 120) -> subproce
     )
 
 
-def run_manage(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
+def run_manage(
+    *args: str, env: dict[str, str], timeout: float = 300
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
@@ -65,7 +67,9 @@ def run_manage(*args: str, env: dict[str, str], timeout: float = 300) -> subproc
 def reachable(url: str, default_port: int) -> bool:
     parsed = urlparse(url)
     try:
-        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), 1):
+        with socket.create_connection(
+            (parsed.hostname or "127.0.0.1", parsed.port or default_port), 1
+        ):
             return True
     except OSError:
         return False
@@ -81,7 +85,11 @@ def redis_url() -> str | None:
 def postgres_url() -> str | None:
     """The PostgreSQL server to test against: the configured one, else a local one if running."""
     configured = os.environ.get("DATABASE_URL", "")
-    url = configured if configured.startswith("postgres") else "postgres://postgres@127.0.0.1:5432/postgres"
+    url = (
+        configured
+        if configured.startswith("postgres")
+        else "postgres://postgres@127.0.0.1:5432/postgres"
+    )
     return url if reachable(url, 5432) else None
 
 
@@ -89,9 +97,24 @@ def postgres_url() -> str | None:
 def celery_worker(env: dict[str, str], queues: str = "default,gpu") -> Iterator[subprocess.Popen]:
     """A real ``celery worker`` process on the broker that ``env`` selects; stopped on exit."""
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "autogen", "worker", "-Q", queues,
-         "--pool", "solo", "--concurrency", "1", "--loglevel", "info",
-         "--hostname", f"test-{os.getpid()}-{time.monotonic_ns()}@%h"],
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "autogen",
+            "worker",
+            "-Q",
+            queues,
+            "--pool",
+            "solo",
+            "--concurrency",
+            "1",
+            "--loglevel",
+            "info",
+            "--hostname",
+            f"test-{os.getpid()}-{time.monotonic_ns()}@%h",
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

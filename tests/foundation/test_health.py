@@ -75,7 +75,9 @@ print(json.dumps({"status_code": r.status_code, **r.json()}))
 
     down = run_python(
         script,
-        clean_env(AUTOGEN_VAR_DIR=str(tmp_path / "down"), CELERY_BROKER_URL="redis://127.0.0.1:1/0"),
+        clean_env(
+            AUTOGEN_VAR_DIR=str(tmp_path / "down"), CELERY_BROKER_URL="redis://127.0.0.1:1/0"
+        ),
     )
     assert down.returncode == 0, down.stderr
     down_health = json.loads(down.stdout.strip().splitlines()[-1])

@@ -13,8 +13,11 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 DEMO_USERNAME = "admin"
-DEMO_PASSWORD = "admin"  # noqa: S105 — development-only demo account, refused in production
-REFUSED_IN_PRODUCTION = "The demo creates a known admin password; it refuses AUTOGEN_ENV=production."
+# A development-only account with a known password: the command refuses production mode.
+DEMO_PASSWORD = "admin"
+REFUSED_IN_PRODUCTION = (
+    "The demo creates a known admin password; it refuses AUTOGEN_ENV=production."
+)
 
 
 class Command(BaseCommand):
