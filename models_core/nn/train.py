@@ -1,0 +1,455 @@
+"""Training loop: Adam, gradient clipping, checkpoints, exact resume, progress callbacks.
+
+    result = train(model_cfg, train_cfg, objective_preset("autogen"), train_ids, test_ids,
+                   checkpoint_dir="var/runs/7", itos=vocab.itos, callbacks=[TqdmProgress()])
+
+Reproducibility: the initial weights come from ``torch.manual_seed(seed)``, the batch order from
+(seed, epoch) (`data.BucketBatcher`), ε and word dropout from the global torch RNG, whose state
+every checkpoint carries; evaluation draws from its own generator. So on the CPU the same seed
+gives the same curve bit for bit, and a run killed at any point and resumed from its last
+checkpoint ends on exactly the metrics of an uninterrupted run. (CUDA LSTM kernels are not
+bitwise deterministic, so there the curves agree only statistically.)
+
+Checkpoint (``<checkpoint_dir>/last.pt``, written atomically; `Checkpoint` lists the keys): model
+and optimiser state dicts, the step, the RNG states, the three configs as dicts and the
+vocabulary, so ``model_from_checkpoint(path)`` rebuilds the model with nothing else at hand.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypedDict
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from models_core.nn.config import ModelConfig, TrainConfig
+from models_core.nn.data import Batch, BucketBatcher
+from models_core.nn.model import SentenceVAE
+from models_core.nn.objectives import Objective
+
+CHECKPOINT_FORMAT = "autogen-lab/sentence-vae"
+CHECKPOINT_VERSION = 1
+CHECKPOINT_NAME = "last.pt"
+
+# Settings that change the curve: a resumed run must keep them, or it is a different run.
+_CURVE_SETTINGS = ("batch_size", "lr", "grad_clip", "seed", "bf16")
+
+
+class StopTraining(Exception):
+    """Raised by a callback to stop training cleanly: a checkpoint is written first."""
+
+
+class TrainCallback:
+    """Progress hooks; override what you need. `on_step` / `on_eval` may return True (or raise
+    `StopTraining`) to stop after the current step, e.g. when an admin cancels the run."""
+
+    def on_start(self, step: int, total: int) -> None:
+        """Before the first step of this call; `step` > 0 when resuming."""
+
+    def on_step(self, record: dict[str, Any]) -> bool | None:
+        """Every `log_every` steps: the train batch's objective terms (`ObjectiveTerms.record`)
+        plus step, epoch, tokens, grad_norm, lr, kl_weight, tokens_per_s, elapsed_s."""
+
+    def on_eval(self, record: dict[str, Any]) -> bool | None:
+        """Every `eval_every` steps and at the end: test-set means from `evaluate`."""
+
+    def on_checkpoint(self, path: Path, step: int) -> None:
+        """After a checkpoint has been written (atomically)."""
+
+    def on_end(self, result: TrainResult) -> None:
+        """After the last step of this call, stopped or not."""
+
+
+class TqdmProgress(TrainCallback):
+    """A tqdm bar for the command line showing ELBO, KL and the KL share of the objective."""
+
+    def __init__(self, **tqdm_kwargs: Any) -> None:
+        self.kwargs = tqdm_kwargs
+        self.bar: Any = None
+
+    def on_start(self, step: int, total: int) -> None:
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=total, initial=step, unit="step", **self.kwargs)
+        self._last = step
+
+    def on_step(self, record: dict[str, Any]) -> None:
+        self.bar.update(record["step"] - self._last)
+        self._last = record["step"]
+        self.bar.set_postfix(
+            elbo=f"{record['elbo']:.2f}",
+            kl=f"{record['kl']:.2f}",
+            kl_share=f"{record['kl_share']:.1f}%",
+            tok_s=f"{record['tokens_per_s']:.0f}",
+        )
+
+    def on_eval(self, record: dict[str, Any]) -> None:
+        self.bar.write(
+            f"step {record['step']}: test elbo {record['elbo']:.3f} kl {record['kl']:.3f} "
+            f"ppl {record['ppl']:.1f}"
+        )
+
+    def on_end(self, result: TrainResult) -> None:
+        self.bar.close()
+
+
+class Checkpoint(TypedDict):
+    """What `last.pt` holds (loadable with ``torch.load(..., weights_only=True)``)."""
+
+    format: str  # CHECKPOINT_FORMAT
+    version: int  # CHECKPOINT_VERSION
+    step: int  # optimiser updates done
+    model_config: dict[str, Any]  # ModelConfig.to_dict()
+    train_config: dict[str, Any]  # TrainConfig.to_dict()
+    objective: dict[str, Any]  # Objective.to_dict()
+    model: dict[str, Tensor]  # SentenceVAE.state_dict()
+    optimizer: dict[str, Any]  # torch.optim.Adam.state_dict()
+    rng: dict[str, Any]  # python, numpy, torch, cuda generator states
+    itos: list[str] | None  # vocabulary, id order (text.Vocab.itos)
+    evals: list[dict[str, Any]]  # every evaluation record so far
+    last_record: dict[str, Any] | None  # the last on_step record
+    torch_version: str
+
+
+@dataclass
+class TrainResult:
+    step: int  # optimiser updates done in total (including before a resume)
+    stopped: bool  # True when a callback stopped the run before train_config.steps
+    records: list[dict[str, Any]] = field(default_factory=list)  # on_step records of this call
+    evals: list[dict[str, Any]] = field(default_factory=list)  # all evaluations (resumed too)
+    checkpoint: Path | None = None  # the last checkpoint written or resumed from
+    elapsed_s: float = 0.0  # wall time of this call
+    tokens: int = 0  # real tokens trained on in this call
+
+    @property
+    def last_record(self) -> dict[str, Any] | None:
+        return self.records[-1] if self.records else None
+
+
+# ------------------------------------------------------------------------------------ devices
+def resolve_device(device: str) -> torch.device:
+    """ "auto" → CUDA when present, else CPU; "cuda" without a GPU is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device='cuda' was asked for but torch sees no CUDA device")
+    return torch.device(device)
+
+
+def autocast(device: torch.device, enabled: bool) -> Any:
+    """bfloat16 autocast for matmuls and LSTMs; the loss and KL stay float32 (see model.py)."""
+    if not enabled:
+        return nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+# ---------------------------------------------------------------------------------- RNG state
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def rng_state() -> dict[str, Any]:
+    """Generator states as tensors and plain values, so `weights_only` loading accepts them."""
+    kind, key, pos, has_gauss, gauss = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        "numpy": (kind, torch.from_numpy(key.astype(np.int64)), pos, has_gauss, gauss),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    kind, key, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, key.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# -------------------------------------------------------------------------------- checkpoints
+def save_checkpoint(ckpt: Checkpoint, path: Path) -> None:
+    """Write to a temporary file beside `path`, fsync, then rename over it: a kill at any
+    moment leaves either the previous checkpoint or the new one, never a torn file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("wb") as f:
+            torch.save(ckpt, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # make the rename itself durable
+    finally:
+        os.close(dir_fd)
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
+    """Read and check a checkpoint written by `train` (tensors only: no code is unpickled)."""
+    ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint")
+    if ckpt["version"] != CHECKPOINT_VERSION:
+        raise ValueError(f"{path}: checkpoint version {ckpt['version']}, expected 1")
+    return ckpt  # type: ignore[return-value]
+
+
+def model_from_checkpoint(
+    ckpt: Checkpoint | str | Path, device: str | torch.device = "cpu"
+) -> SentenceVAE:
+    """The trained `SentenceVAE`, in eval mode, on `device`."""
+    if not isinstance(ckpt, dict):
+        ckpt = load_checkpoint(ckpt, map_location=device)
+    model = SentenceVAE(ModelConfig.from_dict(ckpt["model_config"]))
+    model.load_state_dict(ckpt["model"])
+    return model.to(device).eval()
+
+
+# --------------------------------------------------------------------------------- evaluation
+@torch.no_grad()
+def evaluate(
+    model: SentenceVAE,
+    batches: Iterable[Batch],
+    objective: Objective | None = None,
+    *,
+    step: int = 0,
+    seed: int = 0,
+    max_batches: int | None = None,
+    bf16: bool = False,
+) -> dict[str, float]:
+    """Test-set means per sentence of recon, KL and the ELBO (Eq. 1), in eval mode.
+
+    One z per sentence from a generator seeded with `seed`, so repeated evaluations are
+    comparable and never disturb the training RNG. ``ppl`` is exp(−ΣELBO / Σtokens), an upper
+    bound on the per-token perplexity (importance-weighted NLL is tighter; see metrics.py).
+    With `objective`, also its value and the KL share at `step` (Fig. 2 left).
+    """
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    generator = torch.Generator(device).manual_seed(seed)
+    sums = {"recon": 0.0, "kl": 0.0, "kl_term": 0.0}
+    sentences = tokens = 0
+    try:
+        for i, batch in enumerate(batches):
+            if max_batches is not None and i >= max_batches:
+                break
+            batch = batch.to(device)
+            with autocast(device, bf16):
+                out = model(*batch, generator=generator)
+            sums["recon"] += out.log_px.sum().item()
+            sums["kl"] += out.kl.sum().item()
+            if objective is not None:
+                terms = objective(out, step)
+                sums["kl_term"] += terms.kl_term.item() * len(out.kl)
+            sentences += len(out.kl)
+            tokens += out.num_tokens
+    finally:
+        model.train(was_training)
+    recon, kl = sums["recon"] / sentences, sums["kl"] / sentences
+    record = {
+        "step": step,
+        "recon": recon,
+        "kl": kl,
+        "elbo": recon - kl,
+        "ppl": float(np.exp(-(sums["recon"] - sums["kl"]) / tokens)),
+        "sentences": sentences,
+        "tokens": tokens,
+    }
+    if objective is not None:
+        kl_term = sums["kl_term"] / sentences
+        value = (1.0 + objective.m) * recon - kl_term
+        record.update(objective=value, kl_term=kl_term, kl_share=100.0 * -kl_term / value)
+    return record
+
+
+# ----------------------------------------------------------------------------------- training
+def _check_resumable(
+    ckpt: Checkpoint, model_cfg: ModelConfig, train_cfg: TrainConfig, objective: Objective
+) -> None:
+    if ckpt["model_config"] != model_cfg.to_dict():
+        raise ValueError(
+            f"checkpoint model_config {ckpt['model_config']} differs from {model_cfg.to_dict()}"
+        )
+    if ckpt["objective"] != objective.to_dict():
+        raise ValueError(
+            f"checkpoint objective {ckpt['objective']} differs from {objective.to_dict()}"
+        )
+    saved = TrainConfig.from_dict(ckpt["train_config"])
+    changed = [n for n in _CURVE_SETTINGS if getattr(saved, n) != getattr(train_cfg, n)]
+    if changed:
+        raise ValueError(
+            f"cannot resume with changed {changed}: checkpoint has "
+            f"{[getattr(saved, n) for n in changed]}, asked for "
+            f"{[getattr(train_cfg, n) for n in changed]}"
+        )
+
+
+def train(
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    objective: Objective,
+    train_data: Sequence[Sequence[int]],
+    test_data: Sequence[Sequence[int]] | None = None,
+    *,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = True,
+    callbacks: Iterable[TrainCallback] = (),
+    itos: Sequence[str] | None = None,
+) -> TrainResult:
+    """Train a `SentenceVAE` on `objective` up to ``train_cfg.steps`` optimiser updates.
+
+    Args:
+        model_cfg, train_cfg: architecture and run settings
+        objective: e.g. ``objective_preset("autogen")``
+        train_data, test_data: encoded sentences (word ids, no specials), e.g. from
+            `text.load_encoded`; `test_data` feeds the periodic evaluation
+        checkpoint_dir: where `last.pt` goes; None trains without checkpoints
+        resume: continue from ``checkpoint_dir/last.pt`` when it exists (its configs must agree
+            with these on everything that changes the curve; `steps` may grow)
+        callbacks: `TrainCallback`s for progress, curves and cancellation
+        itos: the vocabulary, stored in checkpoints; its length must be ``vocab_size``
+    Returns:
+        `TrainResult`; ``stopped`` tells a cancelled run from a finished one.
+    """
+    if itos is not None and len(itos) != model_cfg.vocab_size:
+        raise ValueError(f"vocabulary has {len(itos)} words, model_config {model_cfg.vocab_size}")
+    callbacks = list(callbacks)
+    device = resolve_device(train_cfg.device)
+    threads_before = torch.get_num_threads()
+    if train_cfg.num_threads is not None:
+        torch.set_num_threads(train_cfg.num_threads)
+    ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
+    if ckpt_path is not None:
+        ckpt_path.parent.mkdir(parents=True, exist_ok=True)
+
+    seed_everything(train_cfg.seed)
+    model = SentenceVAE(model_cfg).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=train_cfg.lr, fused=True)
+    step = 0
+    result = TrainResult(step=0, stopped=False)
+    if resume and ckpt_path is not None and ckpt_path.exists():
+        ckpt = load_checkpoint(ckpt_path, map_location=device)
+        _check_resumable(ckpt, model_cfg, train_cfg, objective)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        set_rng_state(ckpt["rng"])
+        step = ckpt["step"]
+        result.evals = list(ckpt["evals"])
+        result.checkpoint = ckpt_path
+    model.train()
+
+    batcher = BucketBatcher(train_data, train_cfg.batch_size, train_cfg.seed, drop_last=True)
+    test_batcher = (
+        BucketBatcher(test_data, train_cfg.batch_size, shuffle=False) if test_data else None
+    )
+    params = [p for p in model.parameters() if p.requires_grad]
+
+    def write_checkpoint() -> None:
+        if ckpt_path is None:
+            return
+        ckpt: Checkpoint = {
+            "format": CHECKPOINT_FORMAT,
+            "version": CHECKPOINT_VERSION,
+            "step": step,
+            "model_config": model_cfg.to_dict(),
+            "train_config": train_cfg.to_dict(),
+            "objective": objective.to_dict(),
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "rng": rng_state(),
+            "itos": list(itos) if itos is not None else None,
+            "evals": result.evals,
+            "last_record": result.last_record,
+            "torch_version": str(torch.__version__),
+        }
+        save_checkpoint(ckpt, ckpt_path)
+        result.checkpoint = ckpt_path
+        for cb in callbacks:
+            cb.on_checkpoint(ckpt_path, step)
+
+    def run_eval() -> bool:
+        if test_batcher is None:
+            return False
+        record = evaluate(
+            model,
+            test_batcher.epoch(),
+            objective,
+            step=step,
+            seed=train_cfg.seed,
+            max_batches=train_cfg.eval_batches,
+            bf16=train_cfg.bf16,
+        )
+        result.evals.append(record)
+        return any([bool(cb.on_eval(record)) for cb in callbacks])
+
+    for cb in callbacks:
+        cb.on_start(step, train_cfg.steps)
+    start = time.perf_counter()
+    window_start, window_tokens = start, 0
+    try:
+        while step < train_cfg.steps:
+            batch = batcher.batch(step).to(device)
+            with autocast(device, train_cfg.bf16):
+                out = model(*batch)
+            terms = objective(out, step)
+            optimizer.zero_grad(set_to_none=True)
+            terms.loss.backward()
+            grad_norm = (
+                torch.nn.utils.clip_grad_norm_(params, train_cfg.grad_clip)
+                if train_cfg.grad_clip > 0
+                else None
+            )
+            optimizer.step()
+            step += 1
+            result.tokens += out.num_tokens
+            window_tokens += out.num_tokens
+            stop = False
+            if step % train_cfg.log_every == 0 or step == train_cfg.steps:
+                now = time.perf_counter()
+                record = {
+                    "step": step,
+                    "epoch": (step - 1) // len(batcher),
+                    **terms.record(),
+                    "grad_norm": grad_norm.item() if grad_norm is not None else float("nan"),
+                    "lr": train_cfg.lr,
+                    "sentences": len(batch.lengths),
+                    "tokens": out.num_tokens,
+                    "tokens_per_s": window_tokens / max(now - window_start, 1e-9),
+                    "elapsed_s": now - start,
+                }
+                window_start, window_tokens = now, 0
+                result.records.append(record)
+                stop = any([bool(cb.on_step(record)) for cb in callbacks])
+            if step % train_cfg.eval_every == 0 or step == train_cfg.steps:
+                stop = run_eval() or stop
+            if step % train_cfg.checkpoint_every == 0 or step == train_cfg.steps or stop:
+                write_checkpoint()
+            if stop:
+                result.stopped = step < train_cfg.steps
+                break
+    except StopTraining:
+        # Raised from a callback after `step` was counted: the update is done, keep it.
+        write_checkpoint()
+        result.stopped = step < train_cfg.steps
+    finally:
+        torch.set_num_threads(threads_before)
+    result.step = step
+    result.elapsed_s = time.perf_counter() - start
+    for cb in callbacks:
+        cb.on_end(result)
+    return result

@@ -1,0 +1,249 @@
+"""Training loop: learning, determinism, exact resume after a kill, cancellation, checkpoints."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+from itertools import islice
+from pathlib import Path
+
+import pytest
+import torch
+
+from models_core.nn.config import UNK, preset
+from models_core.nn.data import BucketBatcher
+from models_core.nn.model import SentenceVAE
+from models_core.nn.objectives import OBJECTIVE_PRESETS, objective_preset
+from models_core.nn.train import (
+    CHECKPOINT_NAME,
+    StopTraining,
+    TrainCallback,
+    evaluate,
+    load_checkpoint,
+    model_from_checkpoint,
+    save_checkpoint,
+    train,
+)
+
+CORPUS = Path("/work/shared/corpora/sentences/austen_persuasion.txt")
+TINY = preset("tiny")
+MODEL = TINY.model  # vocab 64
+# Deterministic fields of a step record (timings are not).
+CURVE = ("step", "loss", "objective", "recon", "kl", "elbo", "kl_share", "grad_norm")
+
+
+def load_tiny_corpus(n_lines=400):
+    """Real sentences (5–30 tokens); the 60 commonest words get ids 4–63, the rest <unk>."""
+    if not CORPUS.exists():
+        pytest.skip(f"{CORPUS} not available")
+    with CORPUS.open(encoding="utf-8") as f:
+        lines = [line.split() for line in islice(f, 1, n_lines)]
+    lines = [words for words in lines if 5 <= len(words) <= 30]
+    counts = Counter(w for words in lines for w in words)
+    ids = {w: 4 + i for i, (w, _) in enumerate(counts.most_common(MODEL.vocab_size - 4))}
+    itos = ["<pad>", "<unk>", "<sos>", "<eos>", *ids]
+    encoded = [[ids.get(w, UNK) for w in words] for words in lines]
+    split = len(encoded) * 9 // 10  # Sect. 3: 90/10 train/test
+    return encoded[:split], encoded[split:], itos
+
+
+TRAIN, TEST, ITOS = load_tiny_corpus() if CORPUS.exists() else ([], [], [])
+pytestmark = pytest.mark.skipif(not CORPUS.exists(), reason=f"{CORPUS} not available")
+
+
+def cfg(**changes):
+    return TINY.train.replace(**{"device": "cpu", "num_threads": 1, **changes})
+
+
+def curve(records):
+    return [tuple(r[k] for k in CURVE) for r in records]
+
+
+class Recorder(TrainCallback):
+    def __init__(self, stop_at=None, crash_at=None, raise_stop_at=None):
+        self.steps, self.evals, self.checkpoints = [], [], []
+        self.stop_at, self.crash_at, self.raise_stop_at = stop_at, crash_at, raise_stop_at
+
+    def on_step(self, record):
+        self.steps.append(record)
+        if record["step"] == self.crash_at:
+            raise RuntimeError("simulated crash")
+        if record["step"] == self.raise_stop_at:
+            raise StopTraining
+        return record["step"] == self.stop_at
+
+    def on_eval(self, record):
+        self.evals.append(record)
+
+    def on_checkpoint(self, path, step):
+        self.checkpoints.append(step)
+
+
+def test_training_lowers_the_loss_and_raises_the_test_elbo():
+    rec = Recorder()
+    result = train(
+        MODEL, cfg(steps=150, eval_every=150), objective_preset("vae"), TRAIN, TEST, callbacks=[rec]
+    )
+    first = sum(r["loss"] for r in rec.steps[:10]) / 10
+    last = sum(r["loss"] for r in rec.steps[-10:]) / 10
+    assert last < 0.8 * first
+    assert result.step == 150 and not result.stopped and len(result.records) == 150
+    assert rec.evals[-1]["step"] == 150
+    torch.manual_seed(0)
+    untrained = evaluate(SentenceVAE(MODEL), _test_batches())
+    assert rec.evals[-1]["elbo"] > untrained["elbo"] + 5.0
+
+
+def _test_batches():
+    return BucketBatcher(TEST, TINY.train.batch_size, shuffle=False).epoch()
+
+
+def test_the_same_seed_gives_the_same_curve_and_another_seed_another():
+    run = lambda seed: train(MODEL, cfg(steps=30, seed=seed), objective_preset("autogen"), TRAIN)  # noqa: E731
+    assert curve(run(3).records) == curve(run(3).records)
+    assert curve(run(3).records) != curve(run(4).records)
+
+
+def test_a_run_killed_mid_way_resumes_onto_the_uninterrupted_curve(tmp_path):
+    settings = cfg(steps=60, checkpoint_every=20, eval_every=20)
+    obj = objective_preset("vae-anneal", anneal_steps=40)
+    full = train(MODEL, settings, obj, TRAIN, TEST, checkpoint_dir=tmp_path / "full")
+
+    crashed = Recorder(crash_at=47)  # dies after step 47; the last checkpoint is step 40
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(MODEL, settings, obj, TRAIN, TEST, checkpoint_dir=tmp_path / "b", callbacks=[crashed])
+    assert crashed.checkpoints == [20, 40]
+    resumed = train(MODEL, settings, obj, TRAIN, TEST, checkpoint_dir=tmp_path / "b")
+
+    assert [r["step"] for r in resumed.records] == list(range(41, 61))
+    assert curve(resumed.records) == curve(full.records[40:])
+    assert resumed.evals == full.evals  # evaluations before the crash came from the checkpoint
+    a = load_checkpoint(tmp_path / "full" / CHECKPOINT_NAME)["model"]
+    b = load_checkpoint(tmp_path / "b" / CHECKPOINT_NAME)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_sigkilled_training_process_resumes_onto_the_uninterrupted_curve(tmp_path):
+    """A real SIGKILL: no exception handler, no flush, no atexit runs in the dying process."""
+    settings = cfg(steps=40, checkpoint_every=15, eval_every=40)
+    obj = objective_preset("autogen-m2")
+    data_file = tmp_path / "data.pt"
+    torch.save({"train": TRAIN}, data_file)
+    script = textwrap.dedent(
+        f"""
+        import os, signal, torch
+        from models_core.nn.config import TrainConfig, ModelConfig
+        from models_core.nn.objectives import Objective
+        from models_core.nn.train import TrainCallback, train
+
+        class Kill(TrainCallback):
+            def on_step(self, record):
+                if record["step"] == 33:
+                    os.kill(os.getpid(), signal.SIGKILL)
+
+        train(ModelConfig.from_dict({MODEL.to_dict()!r}),
+              TrainConfig.from_dict({settings.to_dict()!r}),
+              Objective.from_dict({obj.to_dict()!r}), torch.load({str(data_file)!r})["train"],
+              checkpoint_dir={str(tmp_path / "killed")!r}, callbacks=[Kill()])
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).parents[2],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
+    )
+    assert proc.returncode == -signal.SIGKILL
+    assert load_checkpoint(tmp_path / "killed" / CHECKPOINT_NAME)["step"] == 30
+    assert not [p for p in (tmp_path / "killed").iterdir() if p.name != CHECKPOINT_NAME]
+
+    resumed = train(MODEL, settings, obj, TRAIN, checkpoint_dir=tmp_path / "killed")
+    full = train(MODEL, settings, obj, TRAIN)
+    assert curve(resumed.records) == curve(full.records[30:])
+
+
+@pytest.mark.parametrize("how", ["return", "raise"])
+def test_a_callback_stops_the_run_with_a_checkpoint_and_it_can_go_on(tmp_path, how):
+    settings = cfg(steps=30, checkpoint_every=100, eval_every=100)
+    rec = Recorder(stop_at=12) if how == "return" else Recorder(raise_stop_at=12)
+    result = train(
+        MODEL, settings, objective_preset("vae"), TRAIN, checkpoint_dir=tmp_path, callbacks=[rec]
+    )
+    assert result.stopped and result.step == 12 and rec.checkpoints == [12]
+    assert load_checkpoint(tmp_path / CHECKPOINT_NAME)["step"] == 12
+    rest = train(MODEL, settings, objective_preset("vae"), TRAIN, checkpoint_dir=tmp_path)
+    assert not rest.stopped and rest.step == 30
+    assert curve(rest.records) == curve(
+        train(MODEL, settings, objective_preset("vae"), TRAIN).records[12:]
+    )
+
+
+def test_the_checkpoint_describes_itself_and_rebuilds_the_model(tmp_path):
+    result = train(
+        MODEL,
+        cfg(steps=10),
+        objective_preset("autogen"),
+        TRAIN,
+        TEST,
+        checkpoint_dir=tmp_path,
+        itos=ITOS,
+    )
+    ckpt = torch.load(result.checkpoint, weights_only=True)  # no pickled code inside
+    assert ckpt["step"] == 10 and ckpt["itos"] == ITOS
+    assert ckpt["model_config"] == MODEL.to_dict()
+    assert ckpt["objective"]["m"] == 1.0 and ckpt["train_config"]["seed"] == 0
+    assert set(ckpt["rng"]) == {"python", "numpy", "torch", "cuda"}
+    assert ckpt["optimizer"]["state"]  # Adam moments travel too
+    model = model_from_checkpoint(result.checkpoint)
+    assert not model.training
+    assert evaluate(model, _test_batches(), step=10)["elbo"] == pytest.approx(
+        ckpt["evals"][-1]["elbo"]
+    )
+
+
+def test_a_failed_save_leaves_the_previous_checkpoint_and_no_temp_file(tmp_path, monkeypatch):
+    result = train(MODEL, cfg(steps=5), objective_preset("vae"), TRAIN, checkpoint_dir=tmp_path)
+    before = result.checkpoint.read_bytes()
+    ckpt = load_checkpoint(result.checkpoint)
+
+    def torn_save(obj, f):
+        f.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", torn_save)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(ckpt, result.checkpoint)
+    assert result.checkpoint.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == [CHECKPOINT_NAME]
+
+
+def test_resuming_with_settings_that_change_the_curve_is_refused(tmp_path):
+    train(MODEL, cfg(steps=5), objective_preset("vae"), TRAIN, checkpoint_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"cannot resume with changed \['lr'\]"):
+        train(MODEL, cfg(steps=10, lr=1.0), objective_preset("vae"), TRAIN, checkpoint_dir=tmp_path)
+    with pytest.raises(ValueError, match="checkpoint objective"):
+        train(MODEL, cfg(steps=10), objective_preset("autogen"), TRAIN, checkpoint_dir=tmp_path)
+    longer = train(MODEL, cfg(steps=8), objective_preset("vae"), TRAIN, checkpoint_dir=tmp_path)
+    assert [r["step"] for r in longer.records] == [6, 7, 8]
+
+
+@pytest.mark.parametrize("name", sorted(OBJECTIVE_PRESETS))
+def test_every_model_records_the_plain_elbo_and_the_kl_share(name):
+    rec = Recorder()
+    train(MODEL, cfg(steps=3, eval_every=3), objective_preset(name), TRAIN, TEST, callbacks=[rec])
+    for r in rec.steps:
+        assert r["elbo"] == pytest.approx(r["recon"] - r["kl"])
+        assert r["objective"] == pytest.approx(
+            (1 + OBJECTIVE_PRESETS[name].m) * r["recon"] - r["kl_term"]
+        )
+        assert r["kl_share"] == pytest.approx(100 * -r["kl_term"] / r["objective"])
+    assert rec.evals[-1]["elbo"] == pytest.approx(rec.evals[-1]["recon"] - rec.evals[-1]["kl"])
+    assert rec.evals[-1]["ppl"] > 1
+
+
+def test_cuda_is_refused_without_a_gpu():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(RuntimeError, match="no CUDA device"):
+        train(MODEL, cfg(steps=1, device="cuda"), objective_preset("vae"), TRAIN)
