@@ -1,0 +1,340 @@
+"""What researchers do with corpora and runs, once: commands, admin and Celery tasks call these.
+
+Writes go through ``<entity>_<action>`` functions with keyword-only arguments (HackSoftware
+style); the numerical work is :mod:`models_core.nn`'s.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from models_core.models import Corpus, MetricPoint, TrainingRun
+from models_core.nn import text
+from models_core.nn.config import ModelConfig, TrainConfig, preset
+from models_core.nn.objectives import Objective, autogen, objective_preset
+from models_core.nn.train import (
+    CHECKPOINT_NAME,
+    TrainCallback,
+    TrainResult,
+    resolve_device,
+    train,
+)
+
+CORPUS_EXISTS = "A corpus named {name!r} exists already; choose another --name."
+CORPUS_UNKNOWN = "No corpus named {name!r}; import it first (manage.py import_corpus)."
+RUN_NOT_TRAINABLE = "Run {pk} is {status}: only queued, failed or cancelled runs can be trained."
+M_ONLY_FOR_AUTOGEN = "--m applies to the autogen model only (m=0 for vae and vae-anneal)."
+
+OBJECTIVES = tuple(TrainingRun.Objective.values)
+# Curve points written per evaluation interval: enough for Fig. 2, few rows per run.
+CURVE_POINTS_PER_EVAL = 20
+PROGRESS_SAVE_INTERVAL_S = 2.0
+
+
+class ServiceError(ValueError):
+    """A request the service refuses, with a one-line message for the user."""
+
+
+# --------------------------------------------------------------------------------- corpora
+def corpus_import(
+    *,
+    name: str,
+    paths: Sequence[str | Path],
+    fmt: str = "auto",
+    vocab_size: int = 20_000,
+    min_len: int = 5,
+    max_len: int = 30,
+    seed: int = 0,
+    test_fraction: float = 0.1,
+) -> Corpus:
+    """Prepare `paths` into a new corpus named `name`.
+
+    The files are prepared in a scratch folder and moved into place only when the whole corpus
+    is good, so a bad input (`text.CorpusError`) leaves every stored corpus as it was.
+    """
+    if Corpus.objects.filter(name=name).exists():
+        raise ServiceError(CORPUS_EXISTS.format(name=name))
+    root = settings.DATA_DIR / "corpora"
+    root.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
+    try:
+        info = text.prepare_corpus(
+            paths,
+            scratch,
+            fmt=fmt,
+            min_len=min_len,
+            max_len=max_len,
+            vocab_size=vocab_size,
+            seed=seed,
+            test_fraction=test_fraction,
+        )
+        with transaction.atomic():
+            corpus = Corpus.objects.create(
+                name=name,
+                source="\n".join(str(Path(p).resolve()) for p in paths),
+                fmt=info.fmt if info.fmt in Corpus.Format.values else Corpus.Format.RAW,
+                vocab_size=info.vocab_size,
+                min_len=min_len,
+                max_len=max_len,
+                seed=seed,
+                test_fraction=test_fraction,
+                n_train=info.n_train,
+                n_test=info.n_test,
+                stats=info.to_dict(),
+            )
+            if corpus.directory.exists():
+                shutil.rmtree(corpus.directory)  # left by a corpus deleted from the database
+            scratch.rename(corpus.directory)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return corpus
+
+
+def corpus_get(name: str) -> Corpus:
+    try:
+        return Corpus.objects.get(name=name)
+    except Corpus.DoesNotExist:
+        raise ServiceError(CORPUS_UNKNOWN.format(name=name)) from None
+
+
+# ------------------------------------------------------------------------------------ runs
+def objective_for(kind: str, m: float | None) -> Objective:
+    """The paper model `kind` (``vae``, ``vae-anneal``, ``autogen``) as an `Objective`."""
+    if kind not in OBJECTIVES:
+        raise ServiceError(f"unknown model {kind!r}; choose from {', '.join(OBJECTIVES)}")
+    if kind == TrainingRun.Objective.AUTOGEN:
+        return autogen(1.0 if m is None else m)
+    if m not in (None, 0):
+        raise ServiceError(M_ONLY_FOR_AUTOGEN)
+    return objective_preset(kind)
+
+
+def run_create(
+    *,
+    corpus: Corpus,
+    objective: str,
+    m: float | None = None,
+    preset_name: str = "small",
+    steps: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    bf16: bool = False,
+    anneal_steps: int | None = None,
+) -> TrainingRun:
+    """A queued run of the paper model `objective` on `corpus`, fully configured.
+
+    The model's vocabulary is the corpus's most common ``preset.vocab_size`` entries (the
+    corpus vocabulary is sorted by frequency, so this is a prefix of it).
+    """
+    try:
+        base = preset(preset_name)
+        obj = objective_for(objective, m)
+        if anneal_steps is not None and obj.anneal != "constant":
+            obj = obj.replace(anneal_steps=anneal_steps)
+        # Corpus.vocab_size counts the special tokens, as ModelConfig.vocab_size does.
+        model_cfg = base.model.replace(vocab_size=min(base.model.vocab_size, corpus.vocab_size))
+        model_cfg = model_cfg.replace(max_len=corpus.max_len)
+        changes: dict[str, Any] = {"seed": seed, "device": device, "bf16": bf16}
+        for key, value in (("steps", steps), ("batch_size", batch_size), ("lr", lr)):
+            if value is not None:
+                changes[key] = value
+        train_cfg = base.train.replace(**changes)
+    except ValueError as exc:
+        raise ServiceError(str(exc)) from None
+    return TrainingRun.objects.create(
+        corpus=corpus,
+        objective=objective,
+        m=obj.m,
+        preset=preset_name,
+        total_steps=train_cfg.steps,
+        config={
+            "model": model_cfg.to_dict(),
+            "train": train_cfg.to_dict(),
+            "objective": obj.to_dict(),
+        },
+    )
+
+
+@dataclass(frozen=True)
+class RunSetup:
+    """A run's configuration and data, ready for :func:`models_core.nn.train.train`."""
+
+    model: ModelConfig
+    train: TrainConfig
+    objective: Objective
+    vocab: text.Vocab
+    train_data: list[np.ndarray]
+    test_data: list[np.ndarray]
+
+
+def _clip_ids(sentences: Iterable[np.ndarray], vocab_size: int) -> list[np.ndarray]:
+    """Words beyond the model's vocabulary become ``<unk>``."""
+    return [np.where(ids < vocab_size, ids, text.UNK) for ids in sentences]
+
+
+def run_setup(run: TrainingRun) -> RunSetup:
+    model_cfg = ModelConfig.from_dict(run.config["model"])
+    directory = run.corpus.directory
+    vocab = text.Vocab.load(directory / "vocab.txt")
+    vocab = text.Vocab(vocab.itos[: model_cfg.vocab_size])
+    return RunSetup(
+        model=model_cfg,
+        train=TrainConfig.from_dict(run.config["train"]),
+        objective=Objective.from_dict(run.config["objective"]),
+        vocab=vocab,
+        train_data=_clip_ids(text.load_encoded(directory, "train", vocab), len(vocab)),
+        test_data=_clip_ids(text.load_encoded(directory, "test", vocab), len(vocab)),
+    )
+
+
+class RecordProgress(TrainCallback):
+    """Stores a run's progress and curves as it trains; stops it when a cancel is requested.
+
+    Writes are batched: the step and a handful of curve points every couple of seconds, so a
+    fast CPU run does not spend its time in the database.
+    """
+
+    def __init__(self, run: TrainingRun) -> None:
+        self.run = run
+        eval_every = TrainConfig.from_dict(run.config["train"]).eval_every
+        self.point_every = max(1, eval_every // CURVE_POINTS_PER_EVAL)
+        self.pending: list[MetricPoint] = []
+        self.last_save = 0.0
+
+    def _point(self, record: dict[str, Any], split: str) -> MetricPoint:
+        return MetricPoint(
+            run=self.run,
+            step=record["step"],
+            split=split,
+            recon=record["recon"],
+            kl=record["kl"],
+            elbo=record["elbo"],
+            kl_share=record.get("kl_share", 0.0),
+            loss=record.get("loss"),
+            beta=record.get("kl_weight"),
+        )
+
+    def flush(self, step: int) -> bool:
+        """Save progress and pending points; True when someone asked to cancel the run."""
+        MetricPoint.objects.bulk_create(self.pending, ignore_conflicts=True)
+        self.pending = []
+        self.run.step = step
+        TrainingRun.objects.filter(pk=self.run.pk).update(step=step)
+        self.last_save = time.monotonic()
+        return TrainingRun.objects.filter(pk=self.run.pk, cancel_requested=True).exists()
+
+    def on_step(self, record: dict[str, Any]) -> bool:
+        if record["step"] % self.point_every == 0:
+            self.pending.append(self._point(record, MetricPoint.Split.TRAIN))
+        if time.monotonic() - self.last_save >= PROGRESS_SAVE_INTERVAL_S:
+            return self.flush(record["step"])
+        return False
+
+    def on_eval(self, record: dict[str, Any]) -> bool:
+        self.pending.append(self._point(record, MetricPoint.Split.TEST))
+        return self.flush(record["step"])
+
+    def on_end(self, result: TrainResult) -> None:
+        self.flush(result.step)
+
+
+def run_train(run: TrainingRun, *, callbacks: Iterable[TrainCallback] = ()) -> TrainResult:
+    """Train `run` to its last step, resuming from its checkpoint if it has one.
+
+    The run's status follows: running → succeeded, cancelled (a cancel request stops it after
+    a checkpoint) or failed (the error is kept and re-raised).
+    """
+    claimed = TrainingRun.objects.filter(
+        pk=run.pk,
+        status__in=[
+            TrainingRun.Status.QUEUED,
+            TrainingRun.Status.FAILED,
+            TrainingRun.Status.CANCELLED,
+        ],
+    ).update(
+        status=TrainingRun.Status.RUNNING,
+        started_at=timezone.now(),
+        error="",
+        cancel_requested=False,
+    )
+    run.refresh_from_db()
+    if not claimed:
+        raise ServiceError(RUN_NOT_TRAINABLE.format(pk=run.pk, status=run.status))
+    setup = run_setup(run)
+    run.device = str(resolve_device(setup.train.device))
+    run.save(update_fields=["device"])
+    try:
+        result = train(
+            setup.model,
+            setup.train,
+            setup.objective,
+            setup.train_data,
+            setup.test_data,
+            checkpoint_dir=run.directory,
+            itos=setup.vocab.itos,
+            callbacks=[RecordProgress(run), *callbacks],
+        )
+    except BaseException as exc:
+        TrainingRun.objects.filter(pk=run.pk).update(
+            status=TrainingRun.Status.FAILED,
+            error=f"{type(exc).__name__}: {exc}",
+            finished_at=timezone.now(),
+        )
+        raise
+    run.refresh_from_db()
+    run.step = result.step
+    run.status = TrainingRun.Status.CANCELLED if result.stopped else TrainingRun.Status.SUCCEEDED
+    run.finished_at = timezone.now()
+    if result.evals:
+        run.final_metrics = {**run.final_metrics, "last_eval": result.evals[-1]}
+    run.save(update_fields=["step", "status", "finished_at", "final_metrics"])
+    return result
+
+
+def run_enqueue(run: TrainingRun) -> None:
+    """Hand `run` to a GPU worker once the surrounding transaction commits."""
+    from models_core.tasks import train_run  # tasks import services: import at call time
+
+    def send() -> None:
+        result = train_run.delay(run.pk)
+        TrainingRun.objects.filter(pk=run.pk).update(task_id=result.id)
+
+    transaction.on_commit(send)
+
+
+def run_cancel(run: TrainingRun) -> None:
+    """Ask a run to stop: a queued run stops at once, a running one after its next checkpoint."""
+    TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.QUEUED).update(
+        status=TrainingRun.Status.CANCELLED, finished_at=timezone.now()
+    )
+    TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.RUNNING).update(
+        cancel_requested=True
+    )
+    run.refresh_from_db()
+
+
+def run_checkpoint_path(run: TrainingRun) -> Path:
+    path = run.directory / CHECKPOINT_NAME
+    if not path.exists():
+        raise ServiceError(f"Run {run.pk} has no checkpoint yet (status {run.status}).")
+    return path
+
+
+def run_get(pk: int | str) -> TrainingRun:
+    try:
+        return TrainingRun.objects.select_related("corpus").get(pk=int(pk))
+    except (TrainingRun.DoesNotExist, ValueError):
+        raise ServiceError(f"No training run {pk!r}.") from None

@@ -1,0 +1,151 @@
+"""import_corpus and train, as a researcher runs them: JSON out, one-line errors, nothing lost."""
+
+import json
+from io import StringIO
+
+import pytest
+import torch
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from models_core import services
+from models_core.models import Corpus, MetricPoint, TrainingRun
+
+pytestmark = pytest.mark.django_db
+
+
+def run_json(*args) -> dict:
+    out = StringIO()
+    call_command(*args, "--json", stdout=out, stderr=StringIO())
+    lines = out.getvalue().strip().splitlines()
+    assert len(lines) == 1, out.getvalue()
+    return json.loads(lines[0])
+
+
+def test_import_corpus_prints_its_counts_and_stores_the_splits(small_book, data_dir):
+    report = run_json("import_corpus", str(small_book), "--name", "buster", "--vocab-size", "500")
+    corpus = Corpus.objects.get(name="buster")
+    assert report["corpus"] == "buster"
+    assert report["n_train"] == corpus.n_train > 0
+    assert report["n_test"] == corpus.n_test > 0
+    assert report["vocab_size"] == corpus.vocab_size == 500 + 4  # and the 4 special tokens
+    assert report["fmt"] == "lines"
+    for name in ("train.txt", "test.txt", "vocab.txt"):
+        assert (corpus.directory / name).stat().st_size > 0
+    assert corpus.directory.parent == data_dir / "corpora"
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"", "empty"),
+        (b"\x00\x01\x02binary\x00" * 100, "binary"),
+        (b"caf\xe9 au lait is a drink that people like to have.\n" * 10, "UTF-8"),
+        (b"word " * 300_000, "line"),
+    ],
+)
+def test_bad_corpora_give_one_line_and_lose_nothing(small_book, tmp_path, content, problem):
+    call_command("import_corpus", str(small_book), "--name", "kept", stdout=StringIO())
+    kept = Corpus.objects.get(name="kept")
+    before = sorted(p.name for p in kept.directory.iterdir())
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(content)
+    with pytest.raises(CommandError) as caught:
+        call_command("import_corpus", str(bad), "--name", "bad", stdout=StringIO())
+    message = str(caught.value)
+    assert "\n" not in message
+    assert problem.lower() in message.lower()
+    assert not Corpus.objects.filter(name="bad").exists()
+    assert sorted(p.name for p in kept.directory.iterdir()) == before
+    assert [p.name for p in kept.directory.parent.iterdir()] == ["kept"]
+
+
+def test_a_directory_is_refused_in_one_line(tmp_path):
+    with pytest.raises(CommandError, match="directory"):
+        call_command("import_corpus", str(tmp_path), "--name", "folder", stdout=StringIO())
+
+
+def test_a_corpus_name_is_not_overwritten(small_book):
+    call_command("import_corpus", str(small_book), "--name", "once", stdout=StringIO())
+    with pytest.raises(CommandError, match="exists already"):
+        call_command("import_corpus", str(small_book), "--name", "once", stdout=StringIO())
+    assert Corpus.objects.filter(name="once").count() == 1
+
+
+def test_train_prints_the_run_and_its_final_metrics(small_book):
+    call_command("import_corpus", str(small_book), "--name", "buster", stdout=StringIO())
+    report = run_json(
+        "train",
+        "--corpus",
+        "buster",
+        "--model",
+        "autogen",
+        "--m",
+        "2",
+        "--preset",
+        "tiny",
+        "--steps",
+        "30",
+        "--no-progress",
+    )
+    run = TrainingRun.objects.get(pk=report["run"])
+    assert run.status == TrainingRun.Status.SUCCEEDED
+    assert run.step == report["steps"] == 30
+    assert run.label == report["model"] == "AutoGen (m=2)"
+    assert run.config["objective"]["m"] == 2.0
+    assert report["elbo"] == pytest.approx(report["recon"] - report["kl"])
+    assert (run.directory / "last.pt").exists()
+    assert MetricPoint.objects.filter(run=run, split="train").exists()
+    test_points = MetricPoint.objects.filter(run=run, split="test")
+    assert test_points.order_by("-step").first().step == 30
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--corpus", "missing", "--model", "vae"], "No corpus named 'missing'"),
+        (["--corpus", "buster", "--model", "vae", "--m", "1"], "--m applies to the autogen"),
+        (["--corpus", "buster", "--model", "autogen", "--m", "-1"], "m must exceed -1"),
+    ],
+)
+def test_train_refuses_bad_requests_in_one_line(small_book, args, message):
+    call_command("import_corpus", str(small_book), "--name", "buster", stdout=StringIO())
+    with pytest.raises(CommandError, match=message):
+        call_command("train", *args, "--preset", "tiny", "--steps", "5", stdout=StringIO())
+    assert not TrainingRun.objects.exists()
+
+
+def test_a_cancel_request_stops_a_run_after_a_checkpoint(small_book, monkeypatch):
+    monkeypatch.setattr(services, "PROGRESS_SAVE_INTERVAL_S", 0.0)  # look for it every step
+    corpus = services.corpus_import(name="buster", paths=[small_book])
+    run = services.run_create(corpus=corpus, objective="vae", preset_name="tiny", steps=200)
+
+    class CancelAtStep7(services.TrainCallback):
+        def on_step(self, record):
+            if record["step"] == 7:
+                services.run_cancel(run)
+
+    result = services.run_train(run, callbacks=[CancelAtStep7()])
+    run.refresh_from_db()
+    assert run.status == TrainingRun.Status.CANCELLED
+    assert result.stopped
+    assert run.step == result.step == 8  # RecordProgress runs first: it sees it a step later
+    assert torch.load(run.directory / "last.pt", weights_only=False)["step"] == 8
+
+
+def test_a_cancelled_run_resumes_to_the_end(small_book, monkeypatch):
+    corpus = services.corpus_import(name="buster", paths=[small_book])
+    run = services.run_create(corpus=corpus, objective="vae-anneal", preset_name="tiny", steps=20)
+
+    class StopAt5(services.TrainCallback):
+        def on_step(self, record):
+            return record["step"] == 5
+
+    services.run_train(run, callbacks=[StopAt5()])
+    run.refresh_from_db()
+    assert (run.status, run.step) == (TrainingRun.Status.CANCELLED, 5)
+    services.run_train(run)
+    run.refresh_from_db()
+    assert (run.status, run.step) == (TrainingRun.Status.SUCCEEDED, 20)
+    steps = list(run.metrics.filter(split="train").values_list("step", flat=True))
+    assert steps == sorted(set(steps)) and steps[-1] == 20
