@@ -74,7 +74,10 @@ PathArg = str | os.PathLike[str]
 MAX_LINE_BYTES = 1 << 20
 # A raw "paragraph" with no blank line for this many characters (a book without blank lines
 # between paragraphs) is split into sentences early, so memory stays bounded.
-MAX_PARAGRAPH_CHARS = 200_000
+MAX_PARAGRAPH_CHARS = 64_000
+# How much of the start of a file is checked for NUL bytes before anything else: binary files
+# are refused as such, not as "invalid UTF-8".
+BINARY_SNIFF_BYTES = 8192
 # How much of a file `detect_format` and the Gutenberg-header scan look at.
 SAMPLE_LINES = 2_000
 SAMPLE_BYTES = 512 * 1024
@@ -196,6 +199,7 @@ _BOUNDARY = re.compile(
     """,
     re.VERBOSE,
 )
+_WHITESPACE = re.compile(r"\s+")
 _LAST_WORD = re.compile(r"(\S+)$")
 _INITIALISM = re.compile(r"^(?:[A-Za-z]\.)+[A-Za-z]$")
 _LEADING_DASHES = re.compile(r"^(?:\s|--|—|–)+")
@@ -226,7 +230,7 @@ def split_sentences(text: str) -> list[str]:
     (``consciousness.--Miss Taylor married.``); it is dropped from the start of the second.
     Line breaks count as spaces.
     """
-    text = " ".join(text.split())
+    text = _WHITESPACE.sub(" ", text).strip()
     sentences: list[str] = []
     start = 0
     for match in _BOUNDARY.finditer(text):
@@ -274,6 +278,12 @@ def _read_lines(path: Path, *, max_lines: int | None = None) -> Iterator[tuple[i
     """
     _check_file(path)
     with path.open("rb") as stream:
+        start = stream.read(BINARY_SNIFF_BYTES)
+        if start[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            raise CorpusError(path, "is UTF-16 text; convert it to UTF-8")
+        if b"\0" in start:
+            raise CorpusError(path, "contains NUL bytes (a binary file?)")
+        stream.seek(0)
         lineno = 0
         while max_lines is None or lineno < max_lines:
             raw = stream.readline(MAX_LINE_BYTES + 1)
@@ -286,8 +296,6 @@ def _read_lines(path: Path, *, max_lines: int | None = None) -> Iterator[tuple[i
                     f"line {lineno} is longer than {MAX_LINE_BYTES // (1 << 20)} MB "
                     "(not a text file of lines or paragraphs?)",
                 )
-            if lineno == 1 and raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
-                raise CorpusError(path, "is UTF-16 text; convert it to UTF-8")
             if b"\0" in raw:
                 raise CorpusError(path, f"contains NUL bytes on line {lineno} (a binary file?)")
             try:
