@@ -518,9 +518,9 @@ def interpolation_path(
     """`steps` evenly spaced points from z1 to z2, both ends included.
 
     ``linear``: (1 − w)·z1 + w·z2 with w = 0, 1/(steps−1), …, 1 (Sect. 3.4). ``spherical``:
-    slerp (Shoemake 1985; White 2016 for generative models), which keeps points at the norm
-    a Gaussian prior's samples have instead of cutting through its low-density centre; even
-    steps in angle.
+    slerp (Shoemake 1985; White 2016 for generative models) of the directions, even steps in
+    angle, with the norm interpolated linearly: points stay near the shell where a Gaussian
+    prior's samples lie instead of cutting through its low-density centre.
 
     Args:
         z1, z2: [Z]
@@ -533,11 +533,14 @@ def interpolation_path(
         raise ValueError(f"unknown interpolation {mode!r}; choose from ('linear', 'spherical')")
     w = torch.linspace(0.0, 1.0, steps, device=z1.device, dtype=z1.dtype).unsqueeze(1)
     if mode == "spherical":
-        cos = torch.dot(z1, z2) / (z1.norm() * z2.norm()).clamp_min(torch.finfo(z1.dtype).tiny)
-        omega = float(torch.arccos(cos.clamp(-1.0, 1.0)))
+        n1, n2 = z1.norm(), z2.norm()
+        tiny = torch.finfo(z1.dtype).tiny
+        u1, u2 = z1 / n1.clamp_min(tiny), z2 / n2.clamp_min(tiny)
+        omega = float(torch.arccos(torch.dot(u1, u2).clamp(-1.0, 1.0)))
         if omega > _SLERP_MIN_ANGLE:
             s = math.sin(omega)
-            return (torch.sin((1 - w) * omega) * z1 + torch.sin(w * omega) * z2) / s
+            direction = (torch.sin((1 - w) * omega) * u1 + torch.sin(w * omega) * u2) / s
+            return direction * ((1 - w) * n1 + w * n2)
     return (1 - w) * z1 + w * z2
 
 

@@ -119,11 +119,12 @@ def importance_weighted(
         if mu is None or logvar is None:
             mu, logvar = model.encode(tokens, lengths)
         vocab = model.config.vocab_size
+        # All k samples drawn at once ([B, k, Z] is small), so chunking cannot change them.
+        z_all = model.reparameterize(mu, logvar, k, generator=generator)
         per_chunk = max(1, max_logits // max(1, int(lengths.sum()) * vocab))
         log_w, log_px = [], []
         for start in range(0, k, per_chunk):
-            s = min(per_chunk, k - start)
-            z = model.reparameterize(mu, logvar, s, generator=generator)  # [B, s, Z]
+            z = z_all[:, start : start + per_chunk]  # [B, s, Z]
             lp = model.log_likelihood(tokens, lengths, z)  # [B, s]
             prior = gaussian_log_density(z, torch.zeros_like(z), torch.zeros_like(z))
             posterior = gaussian_log_density(z, mu.unsqueeze(1), logvar.unsqueeze(1))
