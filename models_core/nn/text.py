@@ -192,7 +192,7 @@ def tokenize(text: str) -> list[str]:
 # a dash, then what a sentence starts with (opening quotes or brackets, a capital or a digit).
 _BOUNDARY = re.compile(
     r"""
-    (?P<end>[.!?]+|\.\.\.|…)
+    (?P<end>[.!?]+|…)
     (?P<close>["'”’)\]_]*)
     (?P<gap>\s+|\s*(?:--|—)\s*)
     (?=["'“‘(\[_]*[A-Z0-9])
@@ -357,17 +357,18 @@ _GLUED_PUNCT = re.compile(r"[^\W_][.,;:!?](?=\s|$)")
 def detect_format(path: PathArg) -> str:
     """Guess whether `path` holds one tokenised sentence per line (``"lines"``) or raw prose.
 
-    Looks at the first lines only (`SAMPLE_LINES`, `SAMPLE_BYTES`): tokenised text spaces its
-    punctuation (``word , word .``) where prose glues it to words (``word, word.``), whether
-    the prose is wrapped or written one paragraph per line. A sample with no punctuation at all
-    is taken as one sentence per line.
+    Looks at the first lines only (`SAMPLE_LINES`, `SAMPLE_BYTES`, after any Gutenberg header):
+    tokenised text spaces its punctuation (``word , word .``) where prose glues it to words
+    (``word, word.``), whether the prose is wrapped or written one paragraph per line. A
+    sample with no punctuation at all is taken as one sentence per line.
     """
     path = Path(path)
+    start = _gutenberg_start(path)
     spaced = glued = 0
     seen = 0
     nonblank = 0
-    for _, line in _read_lines(path, max_lines=SAMPLE_LINES):
-        if not line.strip():
+    for lineno, line in _read_lines(path, max_lines=start + SAMPLE_LINES):
+        if lineno <= start or not line.strip():
             continue
         nonblank += 1
         spaced += len(_SPACED_PUNCT.findall(line))

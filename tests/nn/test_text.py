@@ -323,6 +323,16 @@ def test_detect_format_tells_tokenised_lines_from_prose(corpora, name, expected)
     assert detect_format(corpora / name) == expected
 
 
+def test_detect_format_looks_past_a_gutenberg_header(tmp_path):
+    header = "This eBook is for the use of anyone, anywhere, at no cost.\n" * 40
+    body = "`` I do n't think so , '' said Anne , looking at the sea .\n" * 10
+    book = write(
+        tmp_path / "b.txt", header + "*** START OF THE PROJECT GUTENBERG EBOOK B ***\n" + body
+    )
+    assert detect_format(book) == "lines"
+    assert len(list(iter_sentences(book))) == 10
+
+
 def test_a_corpus_may_mix_files_of_both_formats(corpora, tmp_path):
     lines = head(corpora / "sentences" / "austen_persuasion.txt", 200, tmp_path / "p.txt")
     raw = write(tmp_path / "tale.txt", RAW_BOOK)
