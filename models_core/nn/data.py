@@ -6,8 +6,8 @@ Layout of a `Batch` (B sentences, T = longest length in the batch):
     lengths [B]     n + 1                               (CPU int64, as packing wants)
 
 Bucketing puts sentences of (nearly) equal length together, so T ≈ lengths and the padded
-tensor wastes almost nothing; the model additionally packs, so what padding remains costs no
-LSTM step and no softmax.
+tensor wastes almost nothing (about 1% on real text): the LSTMs run over it as it is, and the
+model gathers the real positions before its output projection, so padding costs no softmax.
 
 The order of batches is a pure function of (seed, epoch): `BucketBatcher.batch(step)` for any
 step, with no RNG state to save, which is what makes a resumed run see the same batches.

@@ -142,9 +142,9 @@ def test_word_dropout_replaces_decoder_inputs_with_unk_in_train_mode_only():
     torch.manual_seed(0)
     m = SentenceVAE(CFG.replace(word_dropout=0.5))
     tokens, lens = make_batch([30] * 20, seed=5)
-    ids = _decoder_inputs(m.train(), tokens, lens)  # packed, time-major: first 20 are <sos>
-    assert torch.all(ids[:20] == SOS)
-    share = (ids[20:] == UNK).float().mean().item()
+    ids = _decoder_inputs(m.train(), tokens, lens)  # [B, T]: <sos> w1 … w29 <eos>
+    assert torch.all(ids[:, 0] == SOS)
+    share = (ids[:, 1:] == UNK).float().mean().item()
     assert 0.45 < share < 0.55
     assert not torch.any(_decoder_inputs(m.eval(), tokens, lens) == UNK)
 
