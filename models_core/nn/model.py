@@ -16,8 +16,9 @@ Every model of the paper is this one module; they differ only in the objective
   ``lengths[b]``.
 - The LSTMs run on the padded [B, T] batch (cuDNN on CUDA, oneDNN's fused LSTM on CPU; on
   the CPU, packed sequences take a path that slices the input per time step and zero-fills a
-  full-size gradient per slice, measured 1.5x slower in training), which is exact because an LSTM is causal: padding after a row's end never
-  reaches that row's real outputs. `data.BucketBatcher` keeps that padding to ~1%.
+  full-size gradient per slice, measured 1.5x slower in training). That is exact because an
+  LSTM is causal: padding after a row's end never reaches that row's real outputs.
+  `data.BucketBatcher` keeps that padding to ~1%.
 - The V-way output projection and softmax, three quarters of the FLOPs at the paper's
   sizes, run on the N = sum(lengths) real positions only, gathered to [N, H] first.
 """
