@@ -1,0 +1,162 @@
+"""Reads for the reports: aggregate queries that the database answers in one pass.
+
+A report never loads answers as model instances: the database counts them per model (pair),
+rater and answer, and only those few thousand counts travel to Python. The counts per rater
+are what the rater-clustered bootstrap resamples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pandas as pd
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
+
+from surveys.models import Item, Rater, Response, Survey
+
+PAIRWISE_COUNT_COLUMNS = ["model_1", "model_2", "rater", "answer", "left", "n"]
+MEANINGFULNESS_COUNT_COLUMNS = ["model", "bucket", "rater", "answer", "n"]
+SHORT, LONG, UNKNOWN_LENGTH = "short", "long", "unknown"
+# Raw answers travel in chunks of this many rows (server-side cursor on PostgreSQL).
+ANSWERS_CHUNK = 10_000
+ANSWER_FIELDS = (
+    "pk", "rater__external_id", "rater__excluded", "item__key", "item__model_1", "item__model_2",
+    "item__length", "answer", "left", "response_ms", "created_at",
+)  # fmt: skip
+
+
+def survey_pairwise_counts(*, survey: Survey) -> pd.DataFrame:
+    """Counted answers per (model_1, model_2, rater, answer, left), as the items store them.
+
+    Excluded raters are left out. ``left`` is '' when unknown.
+    """
+    rows = (
+        survey.counted_responses()
+        .values_list("item__model_1", "item__model_2", "rater_id", "answer", "left")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    return pd.DataFrame(list(rows), columns=PAIRWISE_COUNT_COLUMNS)
+
+
+def survey_meaningfulness_counts(*, survey: Survey, split: int) -> pd.DataFrame:
+    """Counted answers per (model, length bucket, rater, answer).
+
+    The bucket is ``short`` for sentences of at most ``split`` words, ``long`` above, and
+    ``unknown`` when an item has no length.
+    """
+    bucket = Case(
+        When(item__length__isnull=True, then=Value(UNKNOWN_LENGTH)),
+        When(item__length__lte=split, then=Value(SHORT)),
+        default=Value(LONG),
+        output_field=CharField(),
+    )
+    rows = (
+        survey.counted_responses()
+        .annotate(bucket=bucket)
+        .values_list("item__model_1", "bucket", "rater_id", "answer")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    return pd.DataFrame(list(rows), columns=MEANINGFULNESS_COUNT_COLUMNS)
+
+
+def survey_pair_orientations(*, survey: Survey) -> list[tuple[str, str]]:
+    """Each compared pair once, as (model_1, model_2) of its first item, in first-seen order."""
+    first_items = (
+        survey.items.exclude(model_2="")
+        .values_list("model_1", "model_2")
+        .annotate(first=Min("pk"))
+        .order_by("first")
+    )
+    seen: set[frozenset[str]] = set()
+    pairs = []
+    for model_1, model_2, _ in first_items:
+        if frozenset((model_1, model_2)) not in seen:
+            seen.add(frozenset((model_1, model_2)))
+            pairs.append((model_1, model_2))
+    return pairs
+
+
+def survey_models(*, survey: Survey) -> list[str]:
+    """Every model the survey's items name, in the order the survey first met them."""
+    firsts: dict[str, int] = {}
+    for field in ("model_1", "model_2"):
+        for model, first in (
+            survey.items.exclude(**{field: ""}).values_list(field).annotate(first=Min("pk"))
+        ):
+            firsts[model] = min(first, firsts.get(model, first))
+    return sorted(firsts, key=firsts.__getitem__)
+
+
+def survey_overview(*, survey: Survey) -> dict[str, int]:
+    """Counts for the datasheet and the admin: answers, raters, items, exclusions."""
+    responses = survey.responses().aggregate(
+        responses=Count("pk"),
+        counted=Count("pk", filter=Q(rater__excluded=False)),
+        discarded=Count("pk", filter=Q(rater__excluded=False, answer=Response.Answer.DISCARD)),
+        with_left=Count("pk", filter=~Q(left="")),
+        with_time=Count("pk", filter=Q(response_ms__isnull=False)),
+    )
+    raters = survey.raters.aggregate(
+        raters=Count("pk"), excluded=Count("pk", filter=Q(excluded=True))
+    )
+    answered = survey.raters.filter(responses__isnull=False).distinct().count()
+    return {
+        **responses,
+        **raters,
+        "raters_answering": answered,
+        "items": survey.items.count(),
+    }
+
+
+def survey_exclusions(*, survey: Survey) -> list[tuple[str, str, int]]:
+    """Excluded raters: (external id, reason, answers left out)."""
+    return list(
+        survey.raters.filter(excluded=True)
+        .annotate(n=Count("responses"))
+        .values_list("external_id", "exclusion_reason", "n")
+        .order_by("external_id")
+    )
+
+
+def survey_answers(*, survey: Survey) -> Iterator[tuple]:
+    """Every answer, excluded raters included, as tuples of ANSWER_FIELDS by id (streamed)."""
+    return (
+        survey.responses()
+        .order_by("pk")
+        .values_list(*ANSWER_FIELDS)
+        .iterator(chunk_size=ANSWERS_CHUNK)
+    )
+
+
+def surveys_with_counts() -> QuerySet[Survey]:
+    """Surveys annotated with ``n_raters``, ``n_items`` and ``n_responses`` (admin list)."""
+
+    def count(queryset: QuerySet, survey_field: str) -> Coalesce:
+        counted = (
+            queryset.filter(**{survey_field: OuterRef("pk")})
+            .order_by()
+            .values(survey_field)
+            .annotate(c=Count("pk"))
+            .values("c")
+        )
+        return Coalesce(Subquery(counted), 0)
+
+    return Survey.objects.annotate(
+        n_raters=count(Rater.objects.all(), "survey"),
+        n_items=count(Item.objects.all(), "survey"),
+        n_responses=count(Response.objects.all(), "item__survey"),
+    )
