@@ -9,7 +9,7 @@ Two modes, chosen by ``AUTOGEN_ENV``:
   ``ALLOWED_HOSTS``, and turns on the HTTPS hardening that ``manage.py check --deploy`` asks for.
 
 Variables: ``DATABASE_URL``, ``CELERY_BROKER_URL``, ``CELERY_RESULT_BACKEND``, ``SECRET_KEY``,
-``DEBUG``, ``ALLOWED_HOSTS``, ``CSRF_TRUSTED_ORIGINS``, ``AUTOGEN_VAR_DIR``,
+``DEBUG``, ``ALLOWED_HOSTS``, ``CSRF_TRUSTED_ORIGINS``, ``AUTOGEN_VAR_DIR``, ``AUTOGEN_DATA_DIR``,
 ``SECURE_SSL_REDIRECT``, ``SECURE_PROXY_SSL_HEADER``, ``LOG_LEVEL``.
 """
 
@@ -33,7 +33,7 @@ PRODUCTION = AUTOGEN_ENV == "production"
 # Everything the running product writes: SQLite file, embedded broker, corpora, checkpoints.
 VAR_DIR = Path(env.str("AUTOGEN_VAR_DIR", default=str(BASE_DIR / "var"))).resolve()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
-DATA_DIR = VAR_DIR / "data"
+DATA_DIR = Path(env.str("AUTOGEN_DATA_DIR", default=str(VAR_DIR / "data"))).resolve()
 
 
 def _development_secret_key() -> str:
@@ -111,6 +111,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE"}
     )
+    # A file, not memory, so a Celery worker started by a test sees the test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

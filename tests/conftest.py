@@ -29,6 +29,7 @@ SERVICE_VARIABLES = (
     "DEBUG",
     "ALLOWED_HOSTS",
     "AUTOGEN_VAR_DIR",
+    "AUTOGEN_DATA_DIR",
 )
 
 
@@ -91,6 +92,17 @@ def postgres_url() -> str | None:
         else "postgres://postgres@127.0.0.1:5432/postgres"
     )
     return url if reachable(url, 5432) else None
+
+
+def shared_database_url() -> str:
+    """A URL for the database this test process uses, for subprocesses that must share it."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{credentials}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 @contextlib.contextmanager

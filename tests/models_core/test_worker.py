@@ -1,0 +1,44 @@
+"""A run queued the way the admin queues it is trained by a real Celery worker process."""
+
+import os
+import time
+
+import pytest
+
+from models_core import services
+from models_core.models import MetricPoint, TrainingRun
+from tests.conftest import celery_worker, clean_env, shared_database_url
+
+TRAIN_TIMEOUT_S = 180
+
+
+@pytest.mark.celery
+@pytest.mark.django_db(transaction=True)
+def test_a_queued_run_is_trained_by_a_real_worker(small_book, data_dir):
+    corpus = services.corpus_import(name="buster", paths=[small_book])
+    run = services.run_create(
+        corpus=corpus, objective="autogen", preset_name="tiny", steps=25, seed=3
+    )
+    broker = {
+        key: os.environ[key]
+        for key in ("CELERY_BROKER_URL", "AUTOGEN_VAR_DIR")
+        if key in os.environ
+    }
+    env = clean_env(**broker, DATABASE_URL=shared_database_url(), AUTOGEN_DATA_DIR=str(data_dir))
+    with celery_worker(env, queues="gpu") as worker:
+        services.run_enqueue(run)  # autocommit: the on_commit hook sends at once
+        deadline = time.monotonic() + TRAIN_TIMEOUT_S
+        while time.monotonic() < deadline:
+            run.refresh_from_db()
+            if not run.is_active:
+                break
+            time.sleep(0.5)
+        worker.terminate()
+        log = worker.communicate(timeout=30)[0]
+    assert run.status == TrainingRun.Status.SUCCEEDED, (run.error, log[-3000:])
+    assert run.step == 25
+    assert run.task_id
+    assert run.final_metrics["last_eval"]["step"] == 25
+    assert MetricPoint.objects.filter(run=run, split="test", step=25).exists()
+    assert (data_dir / "runs" / str(run.pk) / "last.pt").exists()
+    assert "models_core.tasks.train_run" in log
