@@ -6,10 +6,12 @@ import sys
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch.nn.utils.rnn import pad_sequence
 
+import models_core.nn.model as model_module
 from models_core.nn.config import EOS, PAD, SOS, UNK, ModelConfig, preset
-from models_core.nn.model import SentenceVAE, gaussian_kl
+from models_core.nn.model import SentenceVAE, gaussian_kl, linear_cross_entropy
 
 CFG = preset("tiny").model  # vocab 64, embed 16, hidden 32, latent 8
 
@@ -193,3 +195,49 @@ def test_nn_package_imports_nothing_from_django():
         "assert not any(m == 'django' or m.startswith('django.') for m in sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("chunk", [7, 1 << 22])
+def test_fused_cross_entropy_matches_pytorch_in_value_and_gradient(monkeypatch, chunk):
+    monkeypatch.setattr(model_module, "CE_CHUNK_ELEMENTS", chunk * 50)  # chunks of `chunk` rows
+    torch.manual_seed(0)
+    h = torch.randn(23, 16, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(50, 16, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(50, dtype=torch.float64, requires_grad=True)
+    t = torch.randint(0, 50, (23,))
+    g = torch.randn(23, dtype=torch.float64)
+    ours = linear_cross_entropy(h, w, b, t)
+    (ours.double() * g).sum().backward()
+    grads = [p.grad.clone() for p in (h, w, b)]
+    for p in (h, w, b):
+        p.grad = None
+    ref = F.cross_entropy(F.linear(h, w, b), t, reduction="none")
+    (ref * g).sum().backward()
+    torch.testing.assert_close(ours.double(), ref, rtol=1e-6, atol=1e-6)
+    for mine, theirs in zip(grads, (h.grad, w.grad, b.grad), strict=True):
+        torch.testing.assert_close(mine, theirs)
+    with torch.no_grad():  # the scoring path keeps one chunk alive, same numbers
+        torch.testing.assert_close(linear_cross_entropy(h, w, b, t), ours)
+
+
+def test_fused_cross_entropy_is_stable_for_huge_logits_and_refuses_a_second_backward():
+    h = torch.tensor([[1000.0], [-1000.0]], requires_grad=True)
+    w = torch.tensor([[1.0], [-1.0], [0.0]])
+    nll = linear_cross_entropy(h, w, torch.zeros(3), torch.tensor([1, 1]))
+    assert torch.isfinite(nll).all() and nll[1].item() == pytest.approx(0.0, abs=1e-6)
+    nll.sum().backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        nll.sum().backward()
+
+
+def test_bf16_autocast_keeps_the_loss_close_and_float32():
+    torch.manual_seed(0)
+    m = SentenceVAE(CFG).eval()
+    tokens, lens = make_batch([12] * 16)
+    z = torch.randn(16, CFG.latent_dim)
+    full = m.log_likelihood(tokens, lens, z)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        half = m.log_likelihood(tokens, lens, z)
+        mu, _ = m.encode(tokens, lens)
+    assert half.dtype == mu.dtype == torch.float32
+    torch.testing.assert_close(half, full, rtol=0.01, atol=0.0)
