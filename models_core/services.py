@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,14 +20,16 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from models_core.models import Corpus, MetricPoint, TrainingRun
-from models_core.nn import text
+from models_core.models import Corpus, Decoding, MetricPoint, TrainingRun
+from models_core.nn import decode, metrics, text
 from models_core.nn.config import ModelConfig, TrainConfig, preset
+from models_core.nn.data import collate
 from models_core.nn.objectives import Objective, autogen, objective_preset
 from models_core.nn.train import (
     CHECKPOINT_NAME,
     TrainCallback,
     TrainResult,
+    model_from_checkpoint,
     resolve_device,
     train,
 )
@@ -185,11 +188,16 @@ def _clip_ids(sentences: Iterable[np.ndarray], vocab_size: int) -> list[np.ndarr
     return [np.where(ids < vocab_size, ids, text.UNK) for ids in sentences]
 
 
+def _vocab_for(run: TrainingRun, vocab_size: int) -> text.Vocab:
+    """The corpus vocabulary cut to the model's size (it is sorted by frequency)."""
+    vocab = text.Vocab.load(run.corpus.directory / "vocab.txt")
+    return text.Vocab(vocab.itos[:vocab_size])
+
+
 def run_setup(run: TrainingRun) -> RunSetup:
     model_cfg = ModelConfig.from_dict(run.config["model"])
     directory = run.corpus.directory
-    vocab = text.Vocab.load(directory / "vocab.txt")
-    vocab = text.Vocab(vocab.itos[: model_cfg.vocab_size])
+    vocab = _vocab_for(run, model_cfg.vocab_size)
     return RunSetup(
         model=model_cfg,
         train=TrainConfig.from_dict(run.config["train"]),
@@ -338,3 +346,147 @@ def run_get(pk: int | str) -> TrainingRun:
         return TrainingRun.objects.select_related("corpus").get(pk=int(pk))
     except (TrainingRun.DoesNotExist, ValueError):
         raise ServiceError(f"No training run {pk!r}.") from None
+
+
+# ------------------------------------------------------------------- evaluation, decoding
+def run_model(run: TrainingRun, device: str = "auto"):
+    """The run's trained model (from its last checkpoint), in eval mode."""
+    return model_from_checkpoint(run_checkpoint_path(run), device=resolve_device(device))
+
+
+def run_evaluate(
+    run: TrainingRun, *, iw_samples: int = 50, prior_samples: int = 200, seed: int = 0
+) -> dict[str, Any]:
+    """Test-set metrics of `run` (all with the plain ELBO, whatever the objective), stored in
+    ``final_metrics["evaluation"]`` and returned."""
+    model = run_model(run)
+    vocab = _vocab_for(run, model.config.vocab_size)
+    test = _clip_ids(text.load_encoded(run.corpus.directory, "test", vocab), len(vocab))
+    if not test:
+        raise ServiceError(f"Corpus {run.corpus.name!r} has no test sentences to evaluate on.")
+    result = metrics.evaluate(
+        model, test, iw_samples=iw_samples, seed=seed, prior_samples=prior_samples
+    )
+    result = {"run": run.pk, "model": run.label, "step": run.step, **result}
+    run.final_metrics = {**run.final_metrics, "evaluation": result}
+    run.save(update_fields=["final_metrics"])
+    return result
+
+
+DECODE_MODES = tuple(Decoding.Mode.values)
+# Prior samples drawn per wanted sentence before giving up on the display filter.
+FILTER_MAX_TRIES = 20
+
+
+def run_decode(
+    run: TrainingRun,
+    *,
+    mode: str,
+    n: int = 10,
+    beam: int = 15,
+    strategy: str = "beam",
+    paper_filter: bool = False,
+    seed: int = 0,
+    sentences: Sequence[str] = (),
+    steps: int = decode.INTERPOLATION_STEPS,
+) -> list[Decoding]:
+    """Decode with `run`'s model and store the sentences (survey material).
+
+    - ``reconstruct``: `n` test sentences (seeded choice) or the given `sentences`, each
+      re-decoded from z ~ q(z|x);
+    - ``prior``: `n` sentences from z ~ N(0, I);
+    - ``interpolate``: `steps` points between two sentences (given, or two test sentences).
+
+    With `paper_filter`, only sentences of 4–20 words without ``<unk>`` are kept (Sect. 3.2);
+    prior sampling then draws until it has `n` of them or gives up after
+    ``FILTER_MAX_TRIES · n`` draws.
+    """
+    if mode not in DECODE_MODES:
+        raise ServiceError(f"unknown mode {mode!r}; choose from {', '.join(DECODE_MODES)}")
+    if n < 1 or beam < 1:
+        raise ServiceError(f"need n >= 1 and beam >= 1; got n={n}, beam={beam}")
+    model = run_model(run)
+    vocab = _vocab_for(run, model.config.vocab_size)
+    generator = decode.make_generator(seed, model)
+    options = {"beam": beam} if strategy == "beam" else {}
+
+    def ids_of(sentence: str) -> list[int]:
+        tokens = text.tokenize(sentence)
+        if not tokens:
+            raise ServiceError(f"nothing to decode in {sentence!r}")
+        return vocab.encode(tokens[: model.config.max_len])
+
+    if sentences:
+        sources = [ids_of(s) for s in sentences]
+    else:
+        test = text.load_encoded(run.corpus.directory, "test", vocab)
+        wanted = 2 if mode == Decoding.Mode.INTERPOLATE else n
+        if len(test) < wanted:
+            raise ServiceError(f"Corpus {run.corpus.name!r} has too few test sentences.")
+        picks = np.random.default_rng(seed).choice(len(test), size=wanted, replace=False)
+        sources = [_clip_ids([test[i]], len(vocab))[0].tolist() for i in picks]
+
+    rows: list[tuple[str, list[int]]] = []
+    try:
+        if mode == Decoding.Mode.PRIOR:
+            tries = 0
+            while len(rows) < n and tries < FILTER_MAX_TRIES * n:
+                batch = n - len(rows) if not paper_filter else max(n - len(rows), 8)
+                tries += batch
+                out = decode.generate(
+                    model, batch, strategy=strategy, generator=generator, **options
+                )
+                rows += [("", seq) for seq in out.sequences]
+                if paper_filter:
+                    rows = [r for r in rows if decode.display_filter(r[1])]
+            rows = rows[:n]
+        elif mode == Decoding.Mode.RECONSTRUCT:
+            batch = collate(sources)
+            out = decode.reconstruct(
+                model,
+                batch.tokens,
+                batch.lengths,
+                strategy=strategy,
+                generator=generator,
+                **options,
+            )
+            rows = [
+                (" ".join(vocab.decode(src)), seq)
+                for src, seq in zip(sources, out.sequences, strict=True)
+            ]
+        else:
+            if len(sources) != 2:
+                raise ServiceError("interpolate needs exactly two sentences.")
+            batch = collate(sources)
+            out = decode.interpolate(
+                model,
+                batch.tokens,
+                batch.lengths,
+                steps=steps,
+                strategy=strategy,
+                generator=generator,
+                **options,
+            )
+            ends = " → ".join(" ".join(vocab.decode(s)) for s in sources)
+            rows = [(ends, seq) for seq in out.sequences]
+    except ValueError as exc:
+        raise ServiceError(str(exc)) from None
+    if paper_filter and mode == Decoding.Mode.RECONSTRUCT:
+        rows = [r for r in rows if decode.display_filter(r[1])]
+
+    group = uuid.uuid4()
+    used = {"beam": beam, "strategy": strategy, "seed": seed, "paper_filter": paper_filter}
+    return Decoding.objects.bulk_create(
+        Decoding(
+            run=run,
+            mode=mode,
+            batch=group,
+            index=i,
+            source=source,
+            text=" ".join(vocab.decode(seq)),
+            n_words=len(seq),
+            passes_filter=decode.display_filter(seq),
+            settings=used,
+        )
+        for i, (source, seq) in enumerate(rows)
+    )

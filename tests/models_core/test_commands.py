@@ -149,3 +149,53 @@ def test_a_cancelled_run_resumes_to_the_end(small_book, monkeypatch):
     assert (run.status, run.step) == (TrainingRun.Status.SUCCEEDED, 20)
     steps = list(run.metrics.filter(split="train").values_list("step", flat=True))
     assert steps == sorted(set(steps)) and steps[-1] == 20
+
+
+def test_evaluate_and_decode_a_trained_run(small_book):
+    call_command("import_corpus", str(small_book), "--name", "buster", stdout=StringIO())
+    run_id = run_json(
+        "train",
+        "--corpus",
+        "buster",
+        "--model",
+        "vae",
+        "--preset",
+        "tiny",
+        "--steps",
+        "20",
+        "--no-progress",
+    )["run"]
+
+    metrics = run_json("evaluate", str(run_id), "--iw-samples", "5", "--prior-samples", "10")
+    for key in (
+        "elbo",
+        "recon",
+        "kl",
+        "kl_share",
+        "iw_nll",
+        "ppl",
+        "mi",
+        "active_units",
+        "recon_bleu",
+        "exact_match",
+    ):
+        assert key in metrics, key
+    assert metrics["elbo"] == pytest.approx(metrics["recon"] - metrics["kl"])
+    assert metrics["iw_nll"] <= -metrics["elbo"] + 1e-3  # the IW bound is the tighter one
+    run = TrainingRun.objects.get(pk=run_id)
+    assert run.final_metrics["evaluation"]["iw_nll"] == metrics["iw_nll"]
+
+    recon = run_json("decode", str(run_id), "--mode", "reconstruct", "--n", "4", "--beam", "3")
+    assert len(recon["sentences"]) == 4
+    assert all(s["source"] and s["text"] for s in recon["sentences"])
+    again = run_json("decode", str(run_id), "--mode", "reconstruct", "--n", "4", "--beam", "3")
+    assert again["sentences"] == recon["sentences"]  # same seed, same sentences
+
+    path = run_json("decode", str(run_id), "--mode", "interpolate", "--beam", "2")
+    assert len(path["sentences"]) == 10
+    prior = run_json("decode", str(run_id), "--mode", "prior", "--n", "3", "--strategy", "greedy")
+    assert len(prior["sentences"]) == 3
+    assert run.decodings.count() == 4 + 4 + 10 + 3
+
+    with pytest.raises(CommandError, match="No training run 'nope'"):
+        call_command("decode", "nope", "--mode", "prior", stdout=StringIO())

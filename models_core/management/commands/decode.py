@@ -1,0 +1,49 @@
+"""``manage.py decode RUN --mode reconstruct|prior|interpolate``: sentences for surveys."""
+
+from models_core import services
+from models_core.management.commands._base import JsonCommand
+from models_core.nn.decode import STRATEGIES
+
+
+class Command(JsonCommand):
+    help = "Reconstruct test sentences, sample from the prior or interpolate; store the output."
+
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        parser.add_argument("run", help="training run id")
+        parser.add_argument("--mode", required=True, choices=services.DECODE_MODES)
+        parser.add_argument("--n", type=int, default=10, help="sentences (not interpolate)")
+        parser.add_argument("--beam", type=int, default=15, help="beam width (paper: 15)")
+        parser.add_argument("--strategy", choices=STRATEGIES, default="beam")
+        parser.add_argument("--steps", type=int, default=10, help="interpolation points")
+        parser.add_argument("--paper-filter", action="store_true", help="keep 4–20 words, no <unk>")
+        parser.add_argument("--sentence", action="append", default=[], dest="sentences")
+        parser.add_argument("--seed", type=int, default=0)
+
+    def handle(self, *args, **options):
+        run = services.run_get(options["run"])
+        decodings = services.run_decode(
+            run,
+            mode=options["mode"],
+            n=options["n"],
+            beam=options["beam"],
+            strategy=options["strategy"],
+            paper_filter=options["paper_filter"],
+            seed=options["seed"],
+            sentences=options["sentences"],
+            steps=options["steps"],
+        )
+        payload = {
+            "run": run.pk,
+            "model": run.label,
+            "mode": options["mode"],
+            "sentences": [
+                {"source": d.source, "text": d.text, "passes_filter": d.passes_filter}
+                for d in decodings
+            ],
+        }
+        lines = [
+            f"{d.source}\n  → {d.text}" if d.source and options["mode"] == "reconstruct" else d.text
+            for d in decodings
+        ]
+        self.emit(options, payload, "\n".join(lines))
