@@ -114,6 +114,8 @@ SAMPLE_SIZE_UNREACHED_ERROR = (
 # scipy.stats.binomtest counts probabilities within this relative error of P(X = k) as ties
 # when it sums the two-sided p-value; the exact sample-size search copies that rule.
 _BINOMTEST_RELATIVE_ERROR = 1e-7
+# The exact power search gives outcomes this improbable under the null no p-value of their own.
+_NEGLIGIBLE_TAIL = 1e-18
 # n·design effect is rounded up; this absorbs floating error so that 100 · 1.1 stays 110.
 _CEIL_SLACK = 1e-9
 # Drawing one multinomial cell costs about as much as drawing 6–8 resampled indices (measured
@@ -909,9 +911,9 @@ def gee_proportion(
 def _reachable_with_first(wins: np.ndarray) -> np.ndarray:
     """For a stack of wins matrices (B, K, K): which items beat and lose to item 0 via chains.
 
-    The Bradley–Terry MLE is finite exactly when every item is (Zermelo 1929; Hunter 2004):
-    the "beat" graph is then strongly connected. Computed by repeated squaring of the
-    reachability matrix, for the whole stack at once.
+    The Bradley–Terry MLE is finite exactly when every item is, i.e. when the "beat" graph
+    is strongly connected (Ford 1957; Hunter 2004, Assumption 1). Computed by repeated
+    squaring of the reachability matrix, for the whole stack at once.
     """
     size = wins.shape[-1]
     reach = (wins > 0) | np.eye(size, dtype=bool)
@@ -1100,12 +1102,14 @@ def bradley_terry(
 
     Intervals are bootstrap percentiles over all comparisons resampled with replacement
     (they ignore clustering by rater). Trust them when each compared pair has a few dozen
-    comparisons; ``n_boot_failed`` > 0 warns that some resamples had a model that never
-    lost, and then the intervals are too narrow.
+    comparisons; ``n_boot_failed`` > 0 warns that some resamples had a model that never won
+    or never lost, and then the intervals are too narrow.
 
     ``transitivity`` checks that the direct win rates agree with the fitted order and that no
-    compared triad is a cycle; Bradley–Terry assumes this (strong stochastic transitivity),
-    as does the paper's chain of adjacent comparisons when it orders all four models.
+    compared triad is a cycle. Bradley–Terry implies stochastic transitivity (a beats b and
+    b beats c more than half the time, so a beats c more than half the time); the paper's
+    chain of adjacent comparisons assumes it too when it orders all four models, and such a
+    chain has no triad to check it with (``n_triads_checked`` is 0).
     """
     array = np.asarray(comparisons)
     pair_width = 2
@@ -1211,9 +1215,23 @@ def _statsmodels_alternative(alternative: str) -> str:
     return {"two-sided": "two-sided", "greater": "larger", "less": "smaller"}[alternative]
 
 
-def _binomial_pvalues(n: int, p0: float, alternative: str) -> np.ndarray:
-    """p-values of scipy.stats.binomtest for every k = 0..n, computed at once."""
-    ks = np.arange(n + 1)
+def _null_window(n: int, p0: float) -> tuple[int, int]:
+    """Outcomes [low, high] holding all but 2·_NEGLIGIBLE_TAIL of Binomial(n, p0)."""
+    low = int(stats.binom.ppf(_NEGLIGIBLE_TAIL, n, p0))
+    # scipy's isf loses tiny upper tails (it works with 1 - q); mirror the lower one instead.
+    high = n - int(stats.binom.ppf(_NEGLIGIBLE_TAIL, n, 1 - p0))
+    return low, high
+
+
+def _binomial_pvalues(
+    ks: np.ndarray, n: int, p0: float, alternative: str, outside: float = 0.0
+) -> np.ndarray:
+    """p-values of scipy.stats.binomtest for the outcomes ``ks``, computed at once.
+
+    Two-sided p-values sum the null probabilities of the outcomes in ``ks`` no more likely
+    than k (scipy's rule, ties within its relative error) plus ``outside``: the null mass of
+    any outcomes left out of ``ks``, all less likely than those that matter.
+    """
     if alternative == "greater":
         return stats.binom.sf(ks - 1, n, p0)
     if alternative == "less":
@@ -1222,15 +1240,28 @@ def _binomial_pvalues(n: int, p0: float, alternative: str) -> np.ndarray:
     ascending = np.sort(null)
     cumulative = np.cumsum(ascending)
     no_more_likely = np.searchsorted(ascending, null * (1 + _BINOMTEST_RELATIVE_ERROR), "right")
-    pvalues = np.minimum(cumulative[no_more_likely - 1], 1.0)
+    pvalues = np.minimum(cumulative[no_more_likely - 1] + outside, 1.0)
     pvalues[ks == n * p0] = 1.0
     return pvalues
 
 
 def _exact_power(n: int, p0: float, p1: float, alpha: float, alternative: str) -> float:
-    """Power of binomial_test at n responses: P(pvalue <= alpha) when the true rate is p1."""
-    rejected = np.flatnonzero(_binomial_pvalues(n, p0, alternative) <= alpha)
-    return float(stats.binom.pmf(rejected, n, p1).sum())
+    """Power of binomial_test at n responses: P(pvalue <= alpha) when the true rate is p1.
+
+    Only outcomes inside the null's central window get a p-value; those beyond it have
+    p-values of at most about n · _NEGLIGIBLE_TAIL, far below any alpha, and count as
+    rejected in the tails the alternative points to.
+    """
+    low, high = _null_window(n, p0)
+    ks = np.arange(low, high + 1)
+    outside = stats.binom.cdf(low - 1, n, p0) + stats.binom.sf(high, n, p0)
+    rejected = ks[_binomial_pvalues(ks, n, p0, alternative, outside) <= alpha]
+    power = float(stats.binom.pmf(rejected, n, p1).sum())
+    if alternative in ("two-sided", "less"):
+        power += float(stats.binom.cdf(low - 1, n, p1))
+    if alternative in ("two-sided", "greater"):
+        power += float(stats.binom.sf(high, n, p1))
+    return power
 
 
 def _most_powerful_power(n: int, p0: float, p1: float, alpha: float) -> float:
@@ -1283,7 +1314,7 @@ def sample_size_win_rate(
     sawtooth in ``n``: a slightly larger ``n`` can have slightly less power, so collect at
     least the returned ``n`` and do not stop early. The search starts at the lower bound
     given by the most powerful (Neyman–Pearson) test, so it is quick for win rates a few
-    points from ``p0`` and slow (seconds) within about 0.01 of it.
+    points from ``p0`` and takes seconds within about 0.02 of it (n in the thousands).
 
     ``method='normal'`` uses the arcsine approximation: Cohen's h
     (``statsmodels.stats.proportion.proportion_effectsize``) and
