@@ -73,7 +73,7 @@ STRATEGIES: tuple[str, ...] = ("beam", "greedy", "sample")
 Interpolation = Literal["linear", "spherical"]
 _NEG_INF = float("-inf")
 # Never targets in training, so never emitted (fairseq masks <pad> the same way). They are
-# masked after the softmax's normaliser is taken: log-probabilities stay the model's own.
+# masked for the choice only: the normaliser includes them, log-probabilities stay the model's.
 _NEVER_EMITTED = (PAD, SOS)
 # Below this angle between z1 and z2 slerp's sin(Ω) underflows; the arc is then a line anyway.
 _SLERP_MIN_ANGLE = 1e-4
@@ -149,6 +149,19 @@ def _prepare_z(model: nn.Module, z: Tensor) -> Tensor:
     if z.dim() != 2:
         raise ValueError(f"z must be [B, latent_dim], got shape {tuple(z.shape)}")
     return z.to(_device(model))
+
+
+def _log_normaliser_(logits: Tensor, row_max: Tensor, barred: Tensor) -> Tensor:
+    """log Σ_v exp(logit_v) per row over the whole vocabulary, overwriting `logits`.
+
+    In place, so a step allocates no second [N, V] tensor (a fresh 80 MB buffer per step
+    costs more in page faults than the arithmetic). `logits` holds the never-emitted columns
+    at −inf and `barred` [N, 2] their real values, so the normaliser, and every reported
+    log-probability, is the model's own. `row_max` [N] is the row maximum of `logits`.
+    """
+    m = torch.maximum(row_max, barred.amax(1)).unsqueeze(1)
+    total = logits.sub_(m).exp_().sum(1) + (barred - m).exp().sum(1)
+    return total.log_().add_(m.squeeze(1))
 
 
 # -------------------------------------------------------------------------------- beam search
@@ -234,18 +247,22 @@ def _beam_search(
         logits, state = model.decode_step(prev, state, zk)
         logits = logits.float()
         vocab = logits.shape[-1]
-        # log p = logit − logsumexp. Ranking candidates within a beam needs only the logits
-        # (the normaliser is a per-row constant), so the [b·K, V] log-softmax and score sum
-        # are never materialised: top-2K logits per beam, then offsets on [b·K, 2K] only.
-        offset = alive_score.view(-1) - torch.logsumexp(logits, dim=-1)  # [b·K]
+        barred = logits.index_select(1, never)
         logits.index_fill_(1, never, _NEG_INF)
+        # log p = logit − log-normaliser. Ranking candidates within a beam needs only the
+        # logits (the normaliser is a per-row constant), so no [b·K, V] log-softmax or score
+        # sum is materialised: top-2K logits per beam first, then the normaliser computed in
+        # place over the logits, then offsets on [b·K, 2K] only.
         if t == t_max - 1:
-            cand_score = (offset + logits[:, EOS]).view(n, k)  # [n, K]
+            eos_logit = logits[:, EOS].clone()
+            offset = alive_score.view(-1) - _log_normaliser_(logits, logits.amax(1), barred)
+            cand_score = (offset + eos_logit).view(n, k)  # [n, K]
             cand_beam = torch.arange(k, device=device).expand(n, k)
             cand_tok = torch.full((n, k), EOS, dtype=torch.long, device=device)
         else:
             per_beam = min(2 * k, vocab)
             top_logit, top_tok = logits.topk(per_beam, dim=-1)  # [b·K, P]
+            offset = alive_score.view(-1) - _log_normaliser_(logits, top_logit[:, 0], barred)
             flat = (top_logit + offset.unsqueeze(1)).view(n, k * per_beam)
             cand_score, pick = flat.topk(min(2 * k, k * per_beam), dim=-1)  # [n, C]
             cand_beam = torch.div(pick, per_beam, rounding_mode="floor")
@@ -333,12 +350,14 @@ def _sequential(
     for t in range(t_max):
         logits, state = model.decode_step(prev, state, zk)
         logits = logits.float()
-        lse = torch.logsumexp(logits, dim=-1)
+        barred = logits.index_select(1, never)
+        logits.index_fill_(1, never, _NEG_INF)
         if t == t_max - 1:  # at the length limit only <eos> may follow, as in beam search
             tok = torch.full((active.numel(),), EOS, dtype=torch.long, device=device)
         else:
-            tok = choose(logits.index_fill_(1, never, _NEG_INF))
-        step_logp = logits.gather(1, tok.unsqueeze(1)).squeeze(1) - lse
+            tok = choose(logits)
+        chosen = logits.gather(1, tok.unsqueeze(1)).squeeze(1)
+        step_logp = chosen - _log_normaliser_(logits, logits.amax(1), barred)
         seq[active, t] = tok
         logp.index_add_(0, active, step_logp)
         ended = tok == EOS
