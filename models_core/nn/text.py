@@ -116,6 +116,7 @@ _ABBREVIATION_WORDS = (
 )
 ABBREVIATIONS = frozenset(_ABBREVIATION_WORDS.split())
 _ABBREV_ALT = "|".join(sorted(ABBREVIATIONS, key=lambda a: (-len(a), a)))
+_ABBREV_MAX = max(map(len, ABBREVIATIONS))
 
 _CHAR_MAP = str.maketrans(
     {
@@ -151,7 +152,8 @@ _TOKEN = re.compile(
     rf"""
       <(?:pad|unk|sos|eos)>                     # a special token written literally
     | (?:[^\W\d_]\.){{2,}}(?![^\W_])              # initialisms: e.g. u.s. g.k. d.d.
-    | \b(?i:{_ABBREV_ALT})\.                     # abbreviations keep their period: mr. st.
+    | \b(?=[A-Za-z]{{1,{_ABBREV_MAX}}}\.)            # (a cheap test before the long alternation)
+      (?i:{_ABBREV_ALT})\.                       # abbreviations keep their period: mr. st.
     | \b(?i:no)\.(?=\s*\d)                       # "No. 5"
     | \b[A-HJ-Z]\.(?=\s+[A-Z])                   # an initial (not "I") before a capital: J. K.
     | n't\b                                     # split off by _NT
@@ -179,9 +181,9 @@ def tokenize(text: str) -> list[str]:
     """
     text = _PTB_QUOTES.sub(' " ', text.translate(_CHAR_MAP))
     text = _ELLIPSIS.sub(" ... ", text)
-    text = _O_SLIP.sub(r"\1'\2", _CLITIC_SLIP.sub(r" '\1", text))
-    text = _NT.sub(" n't", text)
-    text = _CLITIC.sub(r" '\1", text)
+    if "'" in text:  # contractions; most sentences have none
+        text = _O_SLIP.sub(r"\1'\2", _CLITIC_SLIP.sub(r" '\1", text))
+        text = _CLITIC.sub(r" '\1", _NT.sub(" n't", text))
     return [token.lower() for token in _TOKEN.findall(text)]
 
 
