@@ -128,6 +128,7 @@ class TrainResult:
     checkpoint: Path | None = None  # the last checkpoint written or resumed from
     elapsed_s: float = 0.0  # wall time of this call
     tokens: int = 0  # real tokens trained on in this call
+    model: SentenceVAE | None = field(default=None, repr=False)  # the trained model, train mode
 
     @property
     def last_record(self) -> dict[str, Any] | None:
@@ -449,6 +450,7 @@ def train(
     finally:
         torch.set_num_threads(threads_before)
     result.step = step
+    result.model = model
     result.elapsed_s = time.perf_counter() - start
     for cb in callbacks:
         cb.on_end(result)
