@@ -127,7 +127,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="curves (Fig. 2)")
     def curves(self, run: TrainingRun):
-        url = reverse("admin:models_core_trainingrun_curves", args=[run.pk])
+        url = reverse("admin:models_core_trainingrun_curves", args=[run.pk, "png"])
         return format_html('<img src="{}" alt="training curves" style="max-width:100%">', url)
 
     def get_urls(self):

@@ -1,0 +1,114 @@
+"""Researchers queue, watch, cancel and resume runs in the admin; nobody else gets in.
+
+Personas: Alice is a researcher (superuser); Bob is a rater account (no staff access).
+"""
+
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.urls import reverse
+
+from models_core import services
+from models_core.models import MetricPoint, TrainingRun
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def alice(client):
+    user = get_user_model().objects.create_superuser("alice", "alice@example.org", "pw")
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def corpus(small_book):
+    call_command("import_corpus", str(small_book), "--name", "buster", stdout=StringIO())
+    return services.corpus_get("buster")
+
+
+def test_alice_queues_a_run_that_is_sent_to_a_worker_on_commit(
+    alice, corpus, django_capture_on_commit_callbacks, monkeypatch
+):
+    sent = []
+    monkeypatch.setattr(
+        "models_core.tasks.train_run.delay",
+        lambda pk: sent.append(pk) or type("R", (), {"id": "t-1"}),
+    )
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = alice.post(
+            reverse("admin:models_core_trainingrun_add"),
+            {
+                "corpus": corpus.pk,
+                "objective": "autogen",
+                "m": "2",
+                "preset": "tiny",
+                "total_steps": "40",
+                "seed": "5",
+            },
+        )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    run = TrainingRun.objects.get()
+    assert (run.objective, run.m, run.total_steps, run.status) == ("autogen", 2.0, 40, "queued")
+    assert run.config["train"]["seed"] == 5
+    assert run.config["model"]["vocab_size"] <= corpus.vocab_size
+    assert len(callbacks) == 1 and sent == [run.pk]
+    run.refresh_from_db()
+    assert run.task_id == "t-1"
+
+
+def test_the_add_form_refuses_m_for_a_plain_vae(alice, corpus):
+    response = alice.post(
+        reverse("admin:models_core_trainingrun_add"),
+        {"corpus": corpus.pk, "objective": "vae", "m": "1", "preset": "tiny", "seed": "0"},
+    )
+    assert response.status_code == 200
+    assert services.M_ONLY_FOR_AUTOGEN in response.content.decode()
+    assert not TrainingRun.objects.exists()
+
+
+def test_alice_watches_progress_and_curves(alice, corpus):
+    run = services.run_create(corpus=corpus, objective="vae", preset_name="tiny", steps=10)
+    MetricPoint.objects.bulk_create(
+        MetricPoint(
+            run=run, step=s, split="train", recon=-50 + s, kl=0.1, elbo=-50.1 + s, kl_share=0.2
+        )
+        for s in range(1, 6)
+    )
+    page = alice.get(reverse("admin:models_core_trainingrun_changelist")).content.decode()
+    assert "<progress" in page and "VAE" in page
+    detail = alice.get(reverse("admin:models_core_trainingrun_change", args=[run.pk]))
+    assert reverse("admin:models_core_trainingrun_curves", args=[run.pk, "png"]) in (
+        detail.content.decode()
+    )
+    png = alice.get(reverse("admin:models_core_trainingrun_curves", args=[run.pk, "png"]))
+    assert png["Content-Type"] == "image/png" and png.content.startswith(b"\x89PNG")
+    svg = alice.get(reverse("admin:models_core_trainingrun_curves", args=[run.pk, "svg"]))
+    assert b"<svg" in svg.content
+
+
+def test_alice_cancels_a_queued_run(alice, corpus):
+    run = services.run_create(corpus=corpus, objective="vae", preset_name="tiny", steps=10)
+    alice.post(
+        reverse("admin:models_core_trainingrun_changelist"),
+        {"action": "cancel_runs", "_selected_action": [run.pk]},
+    )
+    run.refresh_from_db()
+    assert run.status == TrainingRun.Status.CANCELLED
+
+
+def test_bob_and_outsiders_cannot_see_runs_or_curves(client, corpus):
+    run = services.run_create(corpus=corpus, objective="vae", preset_name="tiny", steps=10)
+    urls = [
+        reverse("admin:models_core_trainingrun_changelist"),
+        reverse("admin:models_core_trainingrun_curves", args=[run.pk, "png"]),
+    ]
+    for url in urls:
+        assert client.get(url).status_code == 302  # to the login page
+    bob = get_user_model().objects.create_user("bob", "bob@example.org", "pw")
+    client.force_login(bob)
+    for url in urls:
+        response = client.get(url)
+        assert response.status_code == 302 and "/login/" in response["Location"]
