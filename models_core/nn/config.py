@@ -18,12 +18,23 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal, Self
 
-# Special token ids shared by the text pipeline, the model and the decoders. `text.py` (the
-# vocabulary) must give these words these ids; `tests/nn/test_model.py` checks they agree.
-PAD = 0  # padding; never a target, never read by the LSTMs (sequences are packed)
-UNK = 1  # out-of-vocabulary word; also what word dropout substitutes (Bowman et al. 2016)
-SOS = 2  # first decoder input; never part of `Batch.tokens`
-EOS = 3  # appended to every sentence; the decoder's last target
+# Special token ids are defined once, by the vocabulary (text.py), and re-exported here for the
+# model, the batches and the decoders: <pad> 0 (never a target, never scored), <unk> 1 (also
+# what word dropout substitutes, Bowman et al. 2016), <sos> 2 (first decoder input, never in
+# `Batch.tokens`), <eos> 3 (appended to every sentence, the decoder's last target).
+from models_core.nn.text import EOS, PAD, SOS, UNK
+
+__all__ = [
+    "EOS",
+    "PAD",
+    "PRESETS",
+    "SOS",
+    "UNK",
+    "ModelConfig",
+    "Preset",
+    "TrainConfig",
+    "preset",
+]
 
 Device = Literal["auto", "cpu", "cuda"]
 
@@ -51,7 +62,7 @@ class _DictMixin:
 class ModelConfig(_DictMixin):
     """Architecture of `SentenceVAE` (Bowman et al. 2016; sizes from Mansbridge et al. 2019)."""
 
-    vocab_size: int = 20_000  # including the four special tokens
+    vocab_size: int = 20_004  # 20,000 words (Sect. 3) + 4 specials, as `text.Vocab.build` makes
     embed_dim: int = 300
     hidden_dim: int = 500
     latent_dim: int = 50
@@ -115,7 +126,7 @@ PRESETS: dict[str, Preset] = {
     # 1e-4: 1e-4 is tuned for 1M iterations, a demo of a few thousand steps needs bigger steps
     # to leave the unigram plateau.
     "small": Preset(
-        ModelConfig(vocab_size=10_000, embed_dim=128, hidden_dim=256, latent_dim=32),
+        ModelConfig(vocab_size=10_004, embed_dim=128, hidden_dim=256, latent_dim=32),
         TrainConfig(batch_size=64, lr=1e-3, steps=5000, checkpoint_every=500, eval_every=500),
     ),
     "paper": Preset(ModelConfig(), TrainConfig()),

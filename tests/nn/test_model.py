@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch.nn.utils.rnn import pad_sequence
 
 import models_core.nn.model as model_module
+from models_core.nn import text
 from models_core.nn.config import EOS, PAD, SOS, UNK, ModelConfig, preset
 from models_core.nn.model import SentenceVAE, gaussian_kl, linear_cross_entropy
 
@@ -181,12 +182,12 @@ def test_config_round_trips_and_rejects_unknown_keys():
         preset("huge")
     paper = preset("paper")
     assert (paper.model.hidden_dim, paper.model.latent_dim, paper.model.embed_dim) == (500, 50, 300)
-    assert (paper.train.batch_size, paper.train.lr, paper.model.vocab_size) == (200, 1e-4, 20_000)
+    assert (paper.train.batch_size, paper.train.lr, paper.model.vocab_size) == (200, 1e-4, 20_004)
 
 
-def test_special_ids_agree_with_the_text_pipeline():
-    text = pytest.importorskip("models_core.nn.text")
-    assert (text.PAD, text.UNK, text.SOS, text.EOS) == (PAD, UNK, SOS, EOS)
+def test_special_ids_are_the_vocabularys_special_words():
+    itos = text.Vocab.build({"the": 3}, size=1).itos
+    assert [itos[i] for i in (PAD, UNK, SOS, EOS)] == ["<pad>", "<unk>", "<sos>", "<eos>"]
 
 
 def test_nn_package_imports_nothing_from_django():
