@@ -192,7 +192,8 @@ def test_special_ids_are_the_vocabularys_special_words():
 
 def test_nn_package_imports_nothing_from_django():
     code = (
-        "import sys; import models_core.nn.config, models_core.nn.model; "
+        "import sys; import models_core.nn.config, models_core.nn.model, models_core.nn.data, "
+        "models_core.nn.objectives, models_core.nn.train; "
         "assert not any(m == 'django' or m.startswith('django.') for m in sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
