@@ -181,8 +181,10 @@ def report_build(
         raise ReportUnavailable(BAD_CONFIDENCE.format(value=confidence))
     if survey.is_pairwise:
         counts = selectors.survey_pairwise_counts(survey=survey)
+        answered = counts.wins_1 + counts.wins_2 + counts.discarded
     else:
         counts = selectors.survey_meaningfulness_counts(survey=survey, split=split)
+        answered = counts.n
     if counts.empty:
         raise ReportUnavailable(NO_ANSWERS.format(survey=survey.name))
     notes: list[str] = []
@@ -191,8 +193,12 @@ def report_build(
         warnings.simplefilter("always", RuntimeWarning)
         if survey.is_pairwise:
             orientation = _orientation(survey, pairs)
-            oriented = _oriented_counts(counts, orientation)
-            table = pairwise_table(oriented, orientation=orientation, confidence=confidence)
+            table = pairwise_table(
+                _oriented_counts(counts, orientation),
+                selectors.survey_position_counts(survey=survey),
+                orientation=orientation,
+                confidence=confidence,
+            )
             bradley_terry = bradley_terry_table(
                 table, models=selectors.survey_models(survey=survey), confidence=confidence,
                 notes=notes,
@@ -209,7 +215,7 @@ def report_build(
         table=table,
         differences=differences,
         bradley_terry=bradley_terry,
-        answers_per_rater=counts.groupby("rater")["n"].sum(),
+        answers_per_rater=answered.groupby(counts.rater).sum(),
         notes=tuple(notes),
     )
 
@@ -233,52 +239,68 @@ def _orientation(survey: Survey, declared: Sequence[tuple[str, str]]) -> list[tu
 
 
 def _oriented_counts(counts: pd.DataFrame, orientation: list[tuple[str, str]]) -> pd.DataFrame:
-    """Counts with every row turned to its pair's orientation (answers and sides swapped)."""
+    """Per (oriented pair, rater) counts: rows stored the other way round are swapped."""
     wanted = set(orientation)
     pairs = zip(counts.model_1, counts.model_2, strict=True)
     flip = np.array([pair not in wanted for pair in pairs], dtype=bool)
-    swap = {
-        Response.Answer.MODEL_1: Response.Answer.MODEL_2,
-        Response.Answer.MODEL_2: Response.Answer.MODEL_1,
-    }
     oriented = counts.copy()
-    oriented.loc[flip, ["model_1", "model_2"]] = counts.loc[flip, ["model_2", "model_1"]].values
-    for column in ("answer", "left"):
-        oriented.loc[flip, column] = counts.loc[flip, column].map(lambda v: swap.get(v, v))
-    return oriented
+    for first, second in (("model_1", "model_2"), ("wins_1", "wins_2")):
+        oriented[first] = np.where(flip, counts[second], counts[first])
+        oriented[second] = np.where(flip, counts[first], counts[second])
+    return oriented.groupby(["model_1", "model_2", "rater"], as_index=False, sort=False).sum()
 
 
 def pairwise_table(
-    oriented: pd.DataFrame, *, orientation: list[tuple[str, str]], confidence: float
+    oriented: pd.DataFrame,
+    positions: pd.DataFrame,
+    *,
+    orientation: list[tuple[str, str]],
+    confidence: float,
 ) -> pd.DataFrame:
-    """Table 2: one row per compared pair, from counts already oriented to ``orientation``."""
+    """Table 2: one row per compared pair, from per-rater counts oriented to ``orientation``.
+
+    ``positions`` holds left-side wins per stored (model_1, model_2); a left-side win is the
+    same whichever way the pair is oriented.
+    """
+    by_pair = {frozenset(pair): pair for pair in orientation}
+    sides: dict[tuple[str, str], tuple[int, int]] = {}
+    for row in positions.itertuples(index=False):
+        pair = by_pair[frozenset((row.model_1, row.model_2))]
+        left_wins, left_n = sides.get(pair, (0, 0))
+        sides[pair] = (left_wins + row.left_wins, left_n + row.left_n)
     rows = []
     for model_1, model_2 in orientation:
-        pair = oriented[(oriented.model_1 == model_1) & (oriented.model_2 == model_2)]
-        rows.append(_pairwise_row(model_1, model_2, pair, confidence))
+        raters = oriented[(oriented.model_1 == model_1) & (oriented.model_2 == model_2)]
+        side = sides.get((model_1, model_2), (0, 0))
+        rows.append(_pairwise_row(model_1, model_2, raters, side, confidence))
     table = pd.DataFrame(rows, columns=PAIRWISE_COLUMNS)
     return _with_holm(table, confidence)
 
 
-def _pairwise_row(model_1: str, model_2: str, pair: pd.DataFrame, confidence: float) -> dict:
-    answers = pair.pivot_table(
-        index="rater", columns="answer", values="n", aggfunc="sum", fill_value=0
-    ).reindex(columns=list(Response.PAIRWISE_ANSWERS), fill_value=0)
-    wins_1 = answers[Response.Answer.MODEL_1]
-    decisive = wins_1 + answers[Response.Answer.MODEL_2]
+def _pairwise_row(
+    model_1: str,
+    model_2: str,
+    raters: pd.DataFrame,
+    side: tuple[int, int],
+    confidence: float,
+) -> dict:
+    """One row of Table 2; ``side`` is (left-side wins, decisive answers with a known side)."""
+    decisive = raters.wins_1 + raters.wins_2
     n = int(decisive.sum())
     row = {
         "model_1": model_1,
         "model_2": model_2,
         "n": n,
-        "discarded": int(answers[Response.Answer.DISCARD].sum()),
-        "wins_1": int(wins_1.sum()),
+        "discarded": int(raters.discarded.sum()),
+        "wins_1": int(raters.wins_1.sum()),
         "raters": int((decisive > 0).sum()),
+        "left_wins": side[0],
+        "left_n": side[1],
     }
     if n:
         test = stats.binomial_test(row["wins_1"], n, confidence_level=confidence)
         cluster = stats.cluster_bootstrap_counts(
-            wins_1[decisive > 0], decisive[decisive > 0],
+            raters.wins_1[decisive > 0], decisive[decisive > 0],
             confidence_level=confidence, n_boot=N_BOOT, seed=SEED,
         )  # fmt: skip
         row |= {
@@ -289,12 +311,9 @@ def _pairwise_row(model_1: str, model_2: str, pair: pd.DataFrame, confidence: fl
             "cluster_ci_low": PERCENT * cluster.ci_low,
             "cluster_ci_high": PERCENT * cluster.ci_high,
         }
-    sided = pair[(pair.left != "") & (pair.answer != Response.Answer.DISCARD)]
-    left_n = int(sided.n.sum())
-    row |= {"left_n": left_n, "left_wins": int(sided.n[sided.answer == sided.left].sum())}
-    if left_n:
-        position = stats.position_bias(row["left_wins"], left_n, confidence_level=confidence)
-        row |= {"left_pct": PERCENT * position.statistic, "position_pvalue": position.pvalue}
+    if row["left_n"]:
+        bias = stats.position_bias(row["left_wins"], row["left_n"], confidence_level=confidence)
+        row |= {"left_pct": PERCENT * bias.statistic, "position_pvalue": bias.pvalue}
     return row
 
 
@@ -366,20 +385,16 @@ def meaningfulness_table(
 
 
 def _bucket_stats(counts: pd.DataFrame, confidence: float) -> dict[str, object]:
-    per_rater = counts.pivot_table(
-        index="rater", columns="answer", values="n", aggfunc="sum", fill_value=0
-    ).reindex(columns=list(Response.MEANINGFULNESS_ANSWERS), fill_value=0)
-    k_rater = per_rater[Response.Answer.YES]
-    n_rater = k_rater + per_rater[Response.Answer.NO]
-    k, n = int(k_rater.sum()), int(n_rater.sum())
-    result: dict[str, object] = {"n": n, "k": k, "raters": int((n_rater > 0).sum())}
+    per_rater = counts.groupby("rater")[["k", "n"]].sum()
+    per_rater = per_rater[per_rater.n > 0]
+    k, n = int(per_rater.k.sum()), int(per_rater.n.sum())
+    result: dict[str, object] = {"n": n, "k": k, "raters": len(per_rater)}
     if not n:
         return result
     interval = stats.proportion_ci(k, n, method="clopper-pearson", confidence_level=confidence)
     cluster = stats.cluster_bootstrap_counts(
-        k_rater[n_rater > 0], n_rater[n_rater > 0],
-        confidence_level=confidence, n_boot=N_BOOT, seed=SEED,
-    )  # fmt: skip
+        per_rater.k, per_rater.n, confidence_level=confidence, n_boot=N_BOOT, seed=SEED
+    )
     return result | {
         "pct": PERCENT * interval.statistic,
         "ci_low": PERCENT * interval.ci_low,

@@ -14,6 +14,7 @@ from django.db.models import (
     Case,
     CharField,
     Count,
+    F,
     Min,
     OuterRef,
     Q,
@@ -26,8 +27,9 @@ from django.db.models.functions import Coalesce
 
 from surveys.models import Item, Rater, Response, Survey
 
-PAIRWISE_COUNT_COLUMNS = ["model_1", "model_2", "rater", "answer", "left", "n"]
-MEANINGFULNESS_COUNT_COLUMNS = ["model", "bucket", "rater", "answer", "n"]
+PAIRWISE_COUNT_COLUMNS = ["model_1", "model_2", "rater", "wins_1", "wins_2", "discarded"]
+POSITION_COUNT_COLUMNS = ["model_1", "model_2", "left_wins", "left_n"]
+MEANINGFULNESS_COUNT_COLUMNS = ["model", "bucket", "rater", "k", "n"]
 SHORT, LONG, UNKNOWN_LENGTH = "short", "long", "unknown"
 # Raw answers travel in chunks of this many rows (server-side cursor on PostgreSQL).
 ANSWERS_CHUNK = 10_000
@@ -38,21 +40,44 @@ ANSWER_FIELDS = (
 
 
 def survey_pairwise_counts(*, survey: Survey) -> pd.DataFrame:
-    """Counted answers per (model_1, model_2, rater, answer, left), as the items store them.
+    """Per (model_1, model_2, rater) as the items store them: wins of each model, discards.
 
-    Excluded raters are left out. ``left`` is '' when unknown.
+    One row per rater and item orientation, so a rater's answers can be resampled together.
+    Excluded raters are left out.
     """
+    answer = Response.Answer
     rows = (
         survey.counted_responses()
-        .values_list("item__model_1", "item__model_2", "rater_id", "answer", "left")
-        .annotate(n=Count("pk"))
+        .values_list("item__model_1", "item__model_2", "rater_id")
+        .annotate(
+            wins_1=Count("pk", filter=Q(answer=answer.MODEL_1)),
+            wins_2=Count("pk", filter=Q(answer=answer.MODEL_2)),
+            discarded=Count("pk", filter=Q(answer=answer.DISCARD)),
+        )
         .order_by()
     )
     return pd.DataFrame(list(rows), columns=PAIRWISE_COUNT_COLUMNS)
 
 
+def survey_position_counts(*, survey: Survey) -> pd.DataFrame:
+    """Per (model_1, model_2): decisive answers whose left side is known, and how many it won."""
+    decisive = (Response.Answer.MODEL_1, Response.Answer.MODEL_2)
+    rows = (
+        survey.counted_responses()
+        .filter(answer__in=decisive)
+        .exclude(left=Response.Side.UNKNOWN)
+        .values_list("item__model_1", "item__model_2")
+        .annotate(
+            left_wins=Count("pk", filter=Q(answer=F("left"))),
+            left_n=Count("pk"),
+        )
+        .order_by()
+    )
+    return pd.DataFrame(list(rows), columns=POSITION_COUNT_COLUMNS)
+
+
 def survey_meaningfulness_counts(*, survey: Survey, split: int) -> pd.DataFrame:
-    """Counted answers per (model, length bucket, rater, answer).
+    """Per (model, length bucket, rater): answers ``n`` and "makes sense" answers ``k``.
 
     The bucket is ``short`` for sentences of at most ``split`` words, ``long`` above, and
     ``unknown`` when an item has no length.
@@ -66,8 +91,8 @@ def survey_meaningfulness_counts(*, survey: Survey, split: int) -> pd.DataFrame:
     rows = (
         survey.counted_responses()
         .annotate(bucket=bucket)
-        .values_list("item__model_1", "bucket", "rater_id", "answer")
-        .annotate(n=Count("pk"))
+        .values_list("item__model_1", "bucket", "rater_id")
+        .annotate(k=Count("pk", filter=Q(answer=Response.Answer.YES)), n=Count("pk"))
         .order_by()
     )
     return pd.DataFrame(list(rows), columns=MEANINGFULNESS_COUNT_COLUMNS)

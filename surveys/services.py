@@ -509,6 +509,8 @@ class _Parsed:
         survey, survey_created = Survey.objects.get_or_create(
             name=survey_name, defaults={"kind": kind}
         )
+        if survey.kind != kind:  # created by another import since this one looked
+            raise IntegrityError(f"survey {survey_name!r} is of another kind")
         now = timezone.now()
         new_raters = [
             Rater(survey=survey, external_id=external_id, created_at=now)
