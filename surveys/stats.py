@@ -1295,6 +1295,33 @@ def _smallest_n(power_at: Callable[[int], float], power: float, max_n: int) -> i
     return high
 
 
+def _normal_sample_size(
+    p1: float, p2: float, alpha: float, power: float, alternative: str, *, ratio: float
+) -> tuple[int, float]:
+    """Smallest n (and its power) from the arcsine approximation: Cohen's h for p1 vs p2 and
+    statsmodels' ``NormalIndPower`` (``ratio`` 0: one sample against p2; 1: equal groups)."""
+    effect_size = sm_proportion.proportion_effectsize(p1, p2)
+    normal = NormalIndPower()
+    statsmodels_alternative = _statsmodels_alternative(alternative)
+    n = _ceil(
+        normal.solve_power(
+            effect_size=effect_size,
+            alpha=alpha,
+            power=power,
+            ratio=ratio,
+            alternative=statsmodels_alternative,
+        )
+    )
+    achieved = normal.power(
+        effect_size=effect_size,
+        nobs1=n,
+        alpha=alpha,
+        ratio=ratio,
+        alternative=statsmodels_alternative,
+    )
+    return n, float(achieved)
+
+
 def sample_size_win_rate(
     p1: float,
     *,
@@ -1335,27 +1362,8 @@ def sample_size_win_rate(
     _design_effect(answers_per_rater, icc)
 
     if method == "normal":
-        effect_size = sm_proportion.proportion_effectsize(p1, p0)
-        normal = NormalIndPower()
-        statsmodels_alternative = _statsmodels_alternative(alternative)
-        n_unclustered = _ceil(
-            normal.solve_power(
-                effect_size=effect_size,
-                alpha=alpha,
-                power=power,
-                ratio=0,
-                alternative=statsmodels_alternative,
-            )
-        )
-        achieved = float(
-            normal.power(
-                effect_size=effect_size,
-                nobs1=n_unclustered,
-                alpha=alpha,
-                ratio=0,
-                alternative=statsmodels_alternative,
-            )
-        )
+        # ratio=0: one sample against the fixed p0.
+        n_unclustered, achieved = _normal_sample_size(p1, p0, alpha, power, alternative, ratio=0)
     else:
         lower_bound = _smallest_n(lambda n: _most_powerful_power(n, p0, p1, alpha), power, max_n)
         found = None
@@ -1414,27 +1422,7 @@ def sample_size_two_proportions(
     _check_direction(p1, p2, alternative)
     _design_effect(answers_per_rater, icc)
 
-    effect_size = sm_proportion.proportion_effectsize(p1, p2)
-    normal = NormalIndPower()
-    statsmodels_alternative = _statsmodels_alternative(alternative)
-    n_unclustered = _ceil(
-        normal.solve_power(
-            effect_size=effect_size,
-            alpha=alpha,
-            power=power,
-            ratio=1,
-            alternative=statsmodels_alternative,
-        )
-    )
-    achieved = float(
-        normal.power(
-            effect_size=effect_size,
-            nobs1=n_unclustered,
-            alpha=alpha,
-            ratio=1,
-            alternative=statsmodels_alternative,
-        )
-    )
+    n_unclustered, achieved = _normal_sample_size(p1, p2, alpha, power, alternative, ratio=1)
     n, design_effect, n_raters = _clustered(n_unclustered, answers_per_rater, icc)
     return SampleSizeResult(
         n=n,
