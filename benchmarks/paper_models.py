@@ -23,12 +23,13 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.corpora import shared_corpora  # noqa: E402
 from models_core.nn import metrics, text  # noqa: E402
 from models_core.nn.config import preset  # noqa: E402
 from models_core.nn.objectives import autogen, objective_preset  # noqa: E402
 from models_core.nn.train import train  # noqa: E402
 
-CORPORA = ROOT.parent / "shared" / "corpora" / "sentences"
+CORPORA = shared_corpora() / "sentences"
 BOOKS = (
     "austen_persuasion.txt",
     "edgeworth_parents-assistant.txt",

@@ -14,8 +14,10 @@ from urllib.parse import urlparse
 
 import pytest
 
+from benchmarks.corpora import shared_corpora
+
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_CORPORA = ROOT.parent / "shared" / "corpora"
+SHARED_CORPORA = shared_corpora()
 # A throwaway key for subprocesses that run in production mode (never used anywhere real).
 TEST_SECRET_KEY = "test-only-" + "k" * 60
 

@@ -31,8 +31,9 @@ from models_core.nn.text import (
     split_sentences,
     tokenize,
 )
+from tests.conftest import SHARED_CORPORA
 
-CORPORA = Path(__file__).resolve().parents[2].parent / "shared" / "corpora"
+CORPORA = SHARED_CORPORA
 NOVELS = CORPORA / "novels"
 SENTENCES = CORPORA / "sentences"
 
