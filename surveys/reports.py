@@ -193,12 +193,8 @@ def report_build(
         warnings.simplefilter("always", RuntimeWarning)
         if survey.is_pairwise:
             orientation = _orientation(survey, pairs)
-            table = pairwise_table(
-                _oriented_counts(counts, orientation),
-                selectors.survey_position_counts(survey=survey),
-                orientation=orientation,
-                confidence=confidence,
-            )
+            oriented = _oriented_counts(counts, orientation)
+            table = pairwise_table(oriented, orientation=orientation, confidence=confidence)
             bradley_terry = bradley_terry_table(
                 table, models=selectors.survey_models(survey=survey), confidence=confidence,
                 notes=notes,
@@ -239,40 +235,31 @@ def _orientation(survey: Survey, declared: Sequence[tuple[str, str]]) -> list[tu
 
 
 def _oriented_counts(counts: pd.DataFrame, orientation: list[tuple[str, str]]) -> pd.DataFrame:
-    """Per (oriented pair, rater) counts: rows stored the other way round are swapped."""
+    """Per (oriented pair, rater) counts: rows stored the other way round are swapped.
+
+    Left-side counts need no swap: the left-hand model won or not, whichever way round.
+    """
     wanted = set(orientation)
     pairs = zip(counts.model_1, counts.model_2, strict=True)
     flip = np.array([pair not in wanted for pair in pairs], dtype=bool)
+    if not flip.any():
+        return counts  # already one row per (pair, rater): the query grouped them
     oriented = counts.copy()
     for first, second in (("model_1", "model_2"), ("wins_1", "wins_2")):
         oriented[first] = np.where(flip, counts[second], counts[first])
         oriented[second] = np.where(flip, counts[first], counts[second])
-    return oriented.groupby(["model_1", "model_2", "rater"], as_index=False, sort=False).sum()
+    # A rater who met the pair both ways round has two rows: add them up.
+    return oriented.groupby(["rater", "model_1", "model_2"], as_index=False, sort=False).sum()
 
 
 def pairwise_table(
-    oriented: pd.DataFrame,
-    positions: pd.DataFrame,
-    *,
-    orientation: list[tuple[str, str]],
-    confidence: float,
+    oriented: pd.DataFrame, *, orientation: list[tuple[str, str]], confidence: float
 ) -> pd.DataFrame:
-    """Table 2: one row per compared pair, from per-rater counts oriented to ``orientation``.
-
-    ``positions`` holds left-side wins per stored (model_1, model_2); a left-side win is the
-    same whichever way the pair is oriented.
-    """
-    by_pair = {frozenset(pair): pair for pair in orientation}
-    sides: dict[tuple[str, str], tuple[int, int]] = {}
-    for row in positions.itertuples(index=False):
-        pair = by_pair[frozenset((row.model_1, row.model_2))]
-        left_wins, left_n = sides.get(pair, (0, 0))
-        sides[pair] = (left_wins + row.left_wins, left_n + row.left_n)
+    """Table 2: one row per compared pair, from per-rater counts oriented to ``orientation``."""
     rows = []
     for model_1, model_2 in orientation:
         raters = oriented[(oriented.model_1 == model_1) & (oriented.model_2 == model_2)]
-        side = sides.get((model_1, model_2), (0, 0))
-        rows.append(_pairwise_row(model_1, model_2, raters, side, confidence))
+        rows.append(_pairwise_row(model_1, model_2, raters, confidence))
     table = pd.DataFrame(rows, columns=PAIRWISE_COLUMNS)
     return _with_holm(table, confidence)
 
@@ -281,10 +268,9 @@ def _pairwise_row(
     model_1: str,
     model_2: str,
     raters: pd.DataFrame,
-    side: tuple[int, int],
     confidence: float,
 ) -> dict:
-    """One row of Table 2; ``side`` is (left-side wins, decisive answers with a known side)."""
+    """One row of Table 2 from one pair's per-rater counts."""
     decisive = raters.wins_1 + raters.wins_2
     n = int(decisive.sum())
     row = {
@@ -294,8 +280,8 @@ def _pairwise_row(
         "discarded": int(raters.discarded.sum()),
         "wins_1": int(raters.wins_1.sum()),
         "raters": int((decisive > 0).sum()),
-        "left_wins": side[0],
-        "left_n": side[1],
+        "left_wins": int(raters.left_wins.sum()),
+        "left_n": int(raters.left_n.sum()),
     }
     if n:
         test = stats.binomial_test(row["wins_1"], n, confidence_level=confidence)

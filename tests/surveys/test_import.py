@@ -298,3 +298,8 @@ def test_without_json_the_command_prints_a_sentence(tmp_path):
         "import_responses", str(write(tmp_path, PAIRWISE)), kind="pairwise", survey="s", stdout=out
     )
     assert "3 answers imported, 0 already there, 2 new raters, 2 new items" in out.getvalue()
+
+
+def test_a_large_import_refreshes_the_planner_statistics_and_still_imports(tmp_path, monkeypatch):
+    monkeypatch.setattr(services, "ANALYZE_AFTER", 1)  # ANALYZE runs on PostgreSQL, else nothing
+    assert run(write(tmp_path, PAIRWISE))["responses_created"] == 3
