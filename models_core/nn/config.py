@@ -96,7 +96,7 @@ class TrainConfig(_DictMixin):
     checkpoint_every: int = 1000
     eval_every: int = 1000
     eval_batches: int | None = 20  # test batches per evaluation; None = the whole test set
-    log_every: int = 1  # steps between `on_step` records
+    log_every: int = 1  # steps per `on_step` record (terms averaged over them)
 
     def __post_init__(self) -> None:
         if self.device not in ("auto", "cpu", "cuda"):
@@ -104,6 +104,8 @@ class TrainConfig(_DictMixin):
         for name in ("batch_size", "checkpoint_every", "eval_every", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.eval_batches is not None and self.eval_batches < 1:
+            raise ValueError(f"eval_batches must be None or >= 1, got {self.eval_batches}")
         if self.steps < 0 or self.lr <= 0 or self.grad_clip < 0:
             raise ValueError(f"need steps >= 0, lr > 0, grad_clip >= 0; got {self}")
 
@@ -127,9 +129,12 @@ PRESETS: dict[str, Preset] = {
     # to leave the unigram plateau.
     "small": Preset(
         ModelConfig(vocab_size=10_004, embed_dim=128, hidden_dim=256, latent_dim=32),
-        TrainConfig(batch_size=64, lr=1e-3, steps=5000, checkpoint_every=500, eval_every=500),
+        TrainConfig(
+            batch_size=64, lr=1e-3, steps=5000, checkpoint_every=500, eval_every=500, log_every=10
+        ),
     ),
-    "paper": Preset(ModelConfig(), TrainConfig()),
+    # 1M iterations: a record per 100 steps keeps 10k curve points, not a million.
+    "paper": Preset(ModelConfig(), TrainConfig(log_every=100)),
 }
 
 

@@ -36,6 +36,11 @@ SCHEDULES: tuple[str, ...] = ("constant", "linear", "logistic", "cyclical")
 _LOGISTIC_HALF_WIDTH = 5.0
 
 
+def kl_share(kl_term: float, objective: float) -> float:
+    """−KL term as a percentage of the whole objective (Fig. 2 left); 0 when J = 0."""
+    return 100.0 * -kl_term / objective if objective != 0 else 0.0
+
+
 class ObjectiveTerms(NamedTuple):
     """The objective on one batch; every value a batch mean per sentence (nats)."""
 
@@ -60,7 +65,7 @@ class ObjectiveTerms(NamedTuple):
             "elbo": self.elbo.item(),
             "kl_term": kl_term,
             "kl_weight": self.kl_weight,
-            "kl_share": 100.0 * -kl_term / objective if objective != 0 else 0.0,
+            "kl_share": kl_share(kl_term, objective),
         }
 
 

@@ -33,7 +33,7 @@ from torch import Tensor
 from models_core.nn.config import ModelConfig, TrainConfig
 from models_core.nn.data import Batch, BucketBatcher
 from models_core.nn.model import SentenceVAE
-from models_core.nn.objectives import Objective
+from models_core.nn.objectives import Objective, ObjectiveTerms, kl_share
 
 CHECKPOINT_FORMAT = "autogen-lab/sentence-vae"
 CHECKPOINT_VERSION = 1
@@ -55,8 +55,11 @@ class TrainCallback:
         """Before the first step of this call; `step` > 0 when resuming."""
 
     def on_step(self, record: dict[str, Any]) -> bool | None:
-        """Every `log_every` steps: the train batch's objective terms (`ObjectiveTerms.record`)
-        plus step, epoch, tokens, grad_norm, lr, kl_weight, tokens_per_s, elapsed_s."""
+        """Every `log_every` steps. `record`: step, epoch, lr, elapsed_s; the means over the
+        steps since the last record (`steps` of them) of the objective's terms: loss,
+        objective, recon, kl, kl_term, elbo (per sentence, nats), and kl_share (Fig. 2 left,
+        %); the current kl_weight β(t); the last step's grad_norm (before clipping); the
+        window's sentences, real tokens, padding share and tokens_per_s."""
 
     def on_eval(self, record: dict[str, Any]) -> bool | None:
         """Every `eval_every` steps and at the end: test-set means from `evaluate`."""
@@ -220,6 +223,52 @@ def model_from_checkpoint(
     return model.to(device).eval()
 
 
+# ------------------------------------------------------------------------------ step records
+_TERMS = ("loss", "objective", "recon", "kl", "kl_term", "elbo")
+
+
+class _Window:
+    """Means of the objective's terms over the steps since the last record.
+
+    Sums stay on the device, so steps between records never wait for the GPU; one transfer
+    per record. Averaging over the window makes a record with log_every > 1 a smoother curve
+    point than the last batch alone.
+    """
+
+    def __init__(self, now: float) -> None:
+        self.start, self.sums, self.grad_norm = now, None, None
+        self.steps = self.sentences = self.tokens = self.slots = 0
+        self.kl_weight = 0.0
+
+    def add(self, terms: ObjectiveTerms, grad_norm: Tensor | None, batch: Batch) -> None:
+        values = torch.stack([getattr(terms, name).detach().float() for name in _TERMS])
+        self.sums = values if self.sums is None else self.sums + values
+        self.grad_norm = grad_norm.detach() if grad_norm is not None else None
+        self.kl_weight = terms.kl_weight
+        self.steps += 1
+        self.sentences += len(batch.lengths)
+        self.tokens += batch.num_tokens
+        self.slots += batch.tokens.numel()
+
+    def record(self) -> dict[str, Any]:
+        """The window's record (see `TrainCallback.on_step`); then start a new window."""
+        means = dict(zip(_TERMS, (self.sums / self.steps).tolist(), strict=True))
+        now = time.perf_counter()
+        record = {
+            **means,
+            "kl_weight": self.kl_weight,
+            "kl_share": kl_share(means["kl_term"], means["objective"]),
+            "grad_norm": self.grad_norm.item() if self.grad_norm is not None else float("nan"),
+            "steps": self.steps,
+            "sentences": self.sentences,
+            "tokens": self.tokens,
+            "padding": 1.0 - self.tokens / self.slots,
+            "tokens_per_s": self.tokens / max(now - self.start, 1e-9),
+        }
+        self.__init__(now)  # type: ignore[misc]
+        return record
+
+
 # --------------------------------------------------------------------------------- evaluation
 @torch.no_grad()
 def evaluate(
@@ -274,7 +323,7 @@ def evaluate(
     if objective is not None:
         kl_term = sums["kl_term"] / sentences
         value = (1.0 + objective.m) * recon - kl_term
-        record.update(objective=value, kl_term=kl_term, kl_share=100.0 * -kl_term / value)
+        record.update(objective=value, kl_term=kl_term, kl_share=kl_share(kl_term, value))
     return record
 
 
@@ -355,8 +404,10 @@ def train(
     model.train()
 
     batcher = BucketBatcher(train_data, train_cfg.batch_size, train_cfg.seed, drop_last=True)
+    # Evaluation serves epoch 0 of a seeded shuffled order: the same batches every time, and
+    # with `eval_batches` a random sample of lengths, not the shortest sentences first.
     test_batcher = (
-        BucketBatcher(test_data, train_cfg.batch_size, shuffle=False) if test_data else None
+        BucketBatcher(test_data, train_cfg.batch_size, train_cfg.seed) if test_data else None
     )
     params = [p for p in model.parameters() if p.requires_grad]
 
@@ -401,7 +452,7 @@ def train(
     for cb in callbacks:
         cb.on_start(step, train_cfg.steps)
     start = time.perf_counter()
-    window_start, window_tokens = start, 0
+    window = _Window(start)
     try:
         while step < train_cfg.steps:
             batch = batcher.batch(step).to(device)
@@ -418,22 +469,16 @@ def train(
             optimizer.step()
             step += 1
             result.tokens += out.num_tokens
-            window_tokens += out.num_tokens
+            window.add(terms, grad_norm, batch)
             stop = False
             if step % train_cfg.log_every == 0 or step == train_cfg.steps:
-                now = time.perf_counter()
                 record = {
                     "step": step,
                     "epoch": (step - 1) // len(batcher),
-                    **terms.record(),
-                    "grad_norm": grad_norm.item() if grad_norm is not None else float("nan"),
                     "lr": train_cfg.lr,
-                    "sentences": len(batch.lengths),
-                    "tokens": out.num_tokens,
-                    "tokens_per_s": window_tokens / max(now - window_start, 1e-9),
-                    "elapsed_s": now - start,
+                    **window.record(),
+                    "elapsed_s": time.perf_counter() - start,
                 }
-                window_start, window_tokens = now, 0
                 result.records.append(record)
                 stop = any([bool(cb.on_step(record)) for cb in callbacks])
             if step % train_cfg.eval_every == 0 or step == train_cfg.steps:

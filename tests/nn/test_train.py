@@ -97,7 +97,8 @@ def test_training_lowers_the_loss_and_raises_the_test_elbo():
 
 
 def _test_batches():
-    return BucketBatcher(TEST, TINY.train.batch_size, shuffle=False).epoch()
+    """The batches `train` evaluates on: epoch 0 of the seeded order (seed 0)."""
+    return BucketBatcher(TEST, TINY.train.batch_size, seed=0).epoch()
 
 
 def test_the_same_seed_gives_the_same_curve_and_another_seed_another():
@@ -247,3 +248,15 @@ def test_cuda_is_refused_without_a_gpu():
         pytest.skip("this machine has a GPU")
     with pytest.raises(RuntimeError, match="no CUDA device"):
         train(MODEL, cfg(steps=1, device="cuda"), objective_preset("vae"), TRAIN)
+
+
+def test_a_record_every_k_steps_averages_those_steps():
+    every = train(MODEL, cfg(steps=10), objective_preset("autogen"), TRAIN).records
+    windows = train(MODEL, cfg(steps=10, log_every=5), objective_preset("autogen"), TRAIN).records
+    assert [r["step"] for r in windows] == [5, 10] and windows[0]["steps"] == 5
+    for record, steps in zip(windows, (every[:5], every[5:]), strict=True):
+        for key in ("loss", "recon", "kl", "elbo", "objective"):
+            assert record[key] == pytest.approx(sum(r[key] for r in steps) / 5, rel=1e-6)
+        assert record["tokens"] == sum(r["tokens"] for r in steps)
+        assert record["grad_norm"] == steps[-1]["grad_norm"]
+        assert 0.0 <= record["padding"] < 0.5
