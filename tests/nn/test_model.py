@@ -12,7 +12,7 @@ from torch.nn.utils.rnn import pad_sequence
 import models_core.nn.model as model_module
 from models_core.nn import text
 from models_core.nn.config import EOS, PAD, SOS, UNK, ModelConfig, preset
-from models_core.nn.model import SentenceVAE, gaussian_kl, linear_cross_entropy
+from models_core.nn.model import BufferPool, SentenceVAE, gaussian_kl, linear_cross_entropy
 
 CFG = preset("tiny").model  # vocab 64, embed 16, hidden 32, latent 8
 
@@ -243,3 +243,24 @@ def test_bf16_autocast_keeps_the_loss_close_and_float32():
         mu, _ = m.encode(tokens, lens)
     assert half.dtype == mu.dtype == torch.float32
     torch.testing.assert_close(half, full, rtol=0.01, atol=0.0)
+
+
+def test_the_softmax_buffer_is_reused_after_backward_but_never_shared_by_live_graphs():
+    torch.manual_seed(0)
+    h = torch.randn(6, 4, requires_grad=True)
+    w = torch.randn(9, 4, requires_grad=True)
+    b = torch.zeros(9, requires_grad=True)
+    t = torch.randint(0, 9, (6,))
+    pool = BufferPool()
+    linear_cross_entropy(h, w, b, t, pool).sum().backward()
+    first = pool._free.data_ptr()
+    linear_cross_entropy(h, w, b, t, pool).sum().backward()
+    assert pool._free.data_ptr() == first  # the second step reused the first one's memory
+    h.grad = w.grad = None
+
+    two = linear_cross_entropy(h, w, b, t, pool) + 2 * linear_cross_entropy(h, w, b, t, pool)
+    two.sum().backward()  # both graphs alive at once: each had its own buffer
+    pooled = h.grad.clone()
+    h.grad = None
+    (3 * F.cross_entropy(F.linear(h, w, b), t, reduction="none")).sum().backward()
+    torch.testing.assert_close(pooled, h.grad)
