@@ -37,6 +37,7 @@ __all__ = [
     "PAD",
     "SOS",
     "UNK",
+    "BufferPool",
     "SentenceVAE",
     "State",
     "VAEOutput",
