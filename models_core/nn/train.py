@@ -97,7 +97,8 @@ class TqdmProgress(TrainCallback):
     def on_eval(self, record: dict[str, Any]) -> None:
         self.bar.write(
             f"step {record['step']}: test elbo {record['elbo']:.3f} kl {record['kl']:.3f} "
-            f"ppl {record['ppl']:.1f}"
+            f"ppl {record['ppl']:.1f}",
+            file=self.kwargs.get("file"),  # beside the bar, not always stdout
         )
 
     def on_end(self, result: TrainResult) -> None:

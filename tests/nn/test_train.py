@@ -1,5 +1,6 @@
 """Training loop: learning, determinism, exact resume after a kill, cancellation, checkpoints."""
 
+import io
 import os
 import signal
 import subprocess
@@ -19,6 +20,7 @@ from models_core.nn.objectives import OBJECTIVE_PRESETS, objective_preset
 from models_core.nn.train import (
     CHECKPOINT_NAME,
     StopTraining,
+    TqdmProgress,
     TrainCallback,
     evaluate,
     load_checkpoint,
@@ -260,3 +262,18 @@ def test_a_record_every_k_steps_averages_those_steps():
         assert record["tokens"] == sum(r["tokens"] for r in steps)
         assert record["grad_norm"] == steps[-1]["grad_norm"]
         assert 0.0 <= record["padding"] < 0.5
+
+
+def test_the_command_line_progress_bar_shows_the_curve():
+    out = io.StringIO()
+    train(
+        MODEL,
+        cfg(steps=4, eval_every=4),
+        objective_preset("vae"),
+        TRAIN,
+        TEST,
+        callbacks=[TqdmProgress(file=out, mininterval=0)],
+    )
+    text = out.getvalue()
+    assert "4/4" in text and "elbo=" in text and "kl_share=" in text
+    assert "step 4: test elbo" in text
