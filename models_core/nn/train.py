@@ -237,6 +237,9 @@ class _Window:
     """
 
     def __init__(self, now: float) -> None:
+        self._reset(now)
+
+    def _reset(self, now: float) -> None:
         self.start, self.sums, self.grad_norm = now, None, None
         self.steps = self.sentences = self.tokens = self.slots = 0
         self.kl_weight = 0.0
@@ -266,7 +269,7 @@ class _Window:
             "padding": 1.0 - self.tokens / self.slots,
             "tokens_per_s": self.tokens / max(now - self.start, 1e-9),
         }
-        self.__init__(now)  # type: ignore[misc]
+        self._reset(now)
         return record
 
 
