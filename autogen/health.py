@@ -76,3 +76,15 @@ def health_report() -> dict[str, Any]:
     else:
         status = "ok"
     return {"status": status, "checks": checks}
+
+
+PRIVATE_KEYS = ("error", "workers")
+
+
+def public_report(report: dict[str, Any]) -> dict[str, Any]:
+    """`report` without what describes the deployment: error texts and worker host names."""
+    checks = {
+        name: {k: v for k, v in check.items() if k not in PRIVATE_KEYS}
+        for name, check in report["checks"].items()
+    }
+    return {**report, "checks": checks}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -142,6 +143,8 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     def curves_view(self, request, pk: int, fmt: str):
         run = get_object_or_404(TrainingRun, pk=pk)
+        if not self.has_view_permission(request, run):
+            raise PermissionDenied
         if fmt not in ("png", "svg"):
             return HttpResponse("Choose curves.png or curves.svg.", status=404)
         image = training_curves(curves_series([run]), fmt=fmt)
@@ -156,14 +159,9 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     @admin.action(description="Resume the selected runs from their last checkpoint")
     def resume_runs(self, request, queryset):
-        resumable = queryset.filter(
-            status__in=[TrainingRun.Status.FAILED, TrainingRun.Status.CANCELLED]
-        )
-        for run in resumable:
-            services.run_enqueue(run)
-        skipped = queryset.count() - resumable.count()
-        self.message_user(request, f"Queued {resumable.count()} run(s).")
-        if skipped:
+        resumed = sum(services.run_resume(run) for run in queryset)
+        self.message_user(request, f"Queued {resumed} run(s).")
+        if skipped := queryset.count() - resumed:
             self.message_user(
                 request, f"{skipped} run(s) are not failed or cancelled.", messages.WARNING
             )

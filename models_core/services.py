@@ -6,6 +6,7 @@ style); the numerical work is :mod:`models_core.nn`'s.
 
 from __future__ import annotations
 
+import datetime
 import shutil
 import tempfile
 import time
@@ -17,7 +18,9 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_slug
+from django.db import models, transaction
 from django.utils import timezone
 
 from models_core.models import Corpus, Decoding, MetricPoint, TrainingRun
@@ -35,14 +38,20 @@ from models_core.nn.train import (
 )
 
 CORPUS_EXISTS = "A corpus named {name!r} exists already; choose another --name."
+CORPUS_BAD_NAME = (
+    "Corpus name {name!r}: use letters, digits, hyphens and underscores only (a slug)."
+)
+CORPUS_FOLDER_EXISTS = "{path} exists already (a deleted corpus?); move it away or pick a name."
 CORPUS_UNKNOWN = "No corpus named {name!r}; import it first (manage.py import_corpus)."
-RUN_NOT_TRAINABLE = "Run {pk} is {status}: only queued, failed or cancelled runs can be trained."
+RUN_NOT_TRAINABLE = "Run {pk} is {status}: only a queued run can be trained (resume it first)."
 M_ONLY_FOR_AUTOGEN = "--m applies to the autogen model only (m=0 for vae and vae-anneal)."
 
 OBJECTIVES = tuple(TrainingRun.Objective.values)
 # Curve points written per evaluation interval: enough for Fig. 2, few rows per run.
 CURVE_POINTS_PER_EVAL = 20
 PROGRESS_SAVE_INTERVAL_S = 2.0
+# A running run whose worker has not saved progress for this long is taken to be orphaned.
+STALE_AFTER = datetime.timedelta(minutes=10)
 
 
 class ServiceError(ValueError):
@@ -66,6 +75,10 @@ def corpus_import(
     The files are prepared in a scratch folder and moved into place only when the whole corpus
     is good, so a bad input (`text.CorpusError`) leaves every stored corpus as it was.
     """
+    try:
+        validate_slug(name)
+    except ValidationError:
+        raise ServiceError(CORPUS_BAD_NAME.format(name=name)) from None
     if Corpus.objects.filter(name=name).exists():
         raise ServiceError(CORPUS_EXISTS.format(name=name))
     root = settings.DATA_DIR / "corpora"
@@ -97,7 +110,8 @@ def corpus_import(
                 stats=info.to_dict(),
             )
             if corpus.directory.exists():
-                shutil.rmtree(corpus.directory)  # left by a corpus deleted from the database
+                # Left by a corpus deleted from the database: keep it, the user decides.
+                raise ServiceError(CORPUS_FOLDER_EXISTS.format(path=corpus.directory))
             scratch.rename(corpus.directory)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -183,11 +197,6 @@ class RunSetup:
     test_data: list[np.ndarray]
 
 
-def _clip_ids(sentences: Iterable[np.ndarray], vocab_size: int) -> list[np.ndarray]:
-    """Words beyond the model's vocabulary become ``<unk>``."""
-    return [np.where(ids < vocab_size, ids, text.UNK) for ids in sentences]
-
-
 def _vocab_for(run: TrainingRun, vocab_size: int) -> text.Vocab:
     """The corpus vocabulary cut to the model's size (it is sorted by frequency)."""
     vocab = text.Vocab.load(run.corpus.directory / "vocab.txt")
@@ -203,22 +212,27 @@ def run_setup(run: TrainingRun) -> RunSetup:
         train=TrainConfig.from_dict(run.config["train"]),
         objective=Objective.from_dict(run.config["objective"]),
         vocab=vocab,
-        train_data=_clip_ids(text.load_encoded(directory, "train", vocab), len(vocab)),
-        test_data=_clip_ids(text.load_encoded(directory, "test", vocab), len(vocab)),
+        train_data=text.load_encoded(directory, "train", vocab),
+        test_data=text.load_encoded(directory, "test", vocab),
     )
 
 
 class RecordProgress(TrainCallback):
     """Stores a run's progress and curves as it trains; stops it when a cancel is requested.
 
-    Writes are batched: the step and a handful of curve points every couple of seconds, so a
-    fast CPU run does not spend its time in the database.
+    Writes are batched: the step, a heartbeat and a handful of curve points every couple of
+    seconds, so a fast CPU run does not spend its time in the database.
     """
 
     def __init__(self, run: TrainingRun) -> None:
         self.run = run
-        eval_every = TrainConfig.from_dict(run.config["train"]).eval_every
-        self.point_every = max(1, eval_every // CURVE_POINTS_PER_EVAL)
+        train_cfg = TrainConfig.from_dict(run.config["train"])
+        # Records arrive every `log_every` steps; keep every n-th so an evaluation interval
+        # holds about CURVE_POINTS_PER_EVAL points.
+        per_interval = max(1, train_cfg.eval_every // train_cfg.log_every)
+        self.keep_every = max(1, per_interval // CURVE_POINTS_PER_EVAL)
+        self.records_seen = 0
+        self.last_record: dict[str, Any] | None = None
         self.pending: list[MetricPoint] = []
         self.last_save = 0.0
 
@@ -240,12 +254,14 @@ class RecordProgress(TrainCallback):
         MetricPoint.objects.bulk_create(self.pending, ignore_conflicts=True)
         self.pending = []
         self.run.step = step
-        TrainingRun.objects.filter(pk=self.run.pk).update(step=step)
+        TrainingRun.objects.filter(pk=self.run.pk).update(step=step, heartbeat_at=timezone.now())
         self.last_save = time.monotonic()
         return TrainingRun.objects.filter(pk=self.run.pk, cancel_requested=True).exists()
 
     def on_step(self, record: dict[str, Any]) -> bool:
-        if record["step"] % self.point_every == 0:
+        self.records_seen += 1
+        self.last_record = record
+        if self.records_seen % self.keep_every == 0:
             self.pending.append(self._point(record, MetricPoint.Split.TRAIN))
         if time.monotonic() - self.last_save >= PROGRESS_SAVE_INTERVAL_S:
             return self.flush(record["step"])
@@ -256,35 +272,33 @@ class RecordProgress(TrainCallback):
         return self.flush(record["step"])
 
     def on_end(self, result: TrainResult) -> None:
+        # The curve always ends where training stopped, kept or not by the thinning.
+        if self.last_record is not None and self.records_seen % self.keep_every:
+            self.pending.append(self._point(self.last_record, MetricPoint.Split.TRAIN))
         self.flush(result.step)
 
 
 def run_train(run: TrainingRun, *, callbacks: Iterable[TrainCallback] = ()) -> TrainResult:
-    """Train `run` to its last step, resuming from its checkpoint if it has one.
+    """Train a queued `run` to its last step, resuming from its checkpoint if it has one.
 
-    The run's status follows: running → succeeded, cancelled (a cancel request stops it after
-    a checkpoint) or failed (the error is kept and re-raised).
+    Only a queued run is claimed (atomically), so a cancelled run stays cancelled and two
+    workers never train one run. The status follows: running → succeeded, cancelled (a cancel
+    request stops it after a checkpoint) or failed (the error is kept and re-raised).
     """
-    claimed = TrainingRun.objects.filter(
-        pk=run.pk,
-        status__in=[
-            TrainingRun.Status.QUEUED,
-            TrainingRun.Status.FAILED,
-            TrainingRun.Status.CANCELLED,
-        ],
-    ).update(
+    claimed = TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.QUEUED).update(
         status=TrainingRun.Status.RUNNING,
         started_at=timezone.now(),
+        heartbeat_at=timezone.now(),
         error="",
         cancel_requested=False,
     )
     run.refresh_from_db()
     if not claimed:
         raise ServiceError(RUN_NOT_TRAINABLE.format(pk=run.pk, status=run.status))
-    setup = run_setup(run)
-    run.device = str(resolve_device(setup.train.device))
-    run.save(update_fields=["device"])
     try:
+        setup = run_setup(run)
+        run.device = str(resolve_device(setup.train.device))
+        run.save(update_fields=["device"])
         result = train(
             setup.model,
             setup.train,
@@ -312,19 +326,57 @@ def run_train(run: TrainingRun, *, callbacks: Iterable[TrainCallback] = ()) -> T
     return result
 
 
+def run_requeue(run: TrainingRun) -> bool:
+    """Put a failed or cancelled run back in the queue; False when it is neither (a second
+    click, or a run that is already queued, running or done)."""
+    moved = TrainingRun.objects.filter(
+        pk=run.pk, status__in=[TrainingRun.Status.FAILED, TrainingRun.Status.CANCELLED]
+    ).update(status=TrainingRun.Status.QUEUED, finished_at=None, cancel_requested=False)
+    run.refresh_from_db()
+    return bool(moved)
+
+
+def run_reclaim_stale(run: TrainingRun) -> bool:
+    """Requeue a run marked running whose worker has gone silent (no heartbeat for
+    ``STALE_AFTER``): what a task redelivered after a worker died finds. A run whose worker is
+    alive is left alone, so a duplicate delivery never trains it twice."""
+    stale = timezone.now() - STALE_AFTER
+    moved = (
+        TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.RUNNING)
+        .filter(models.Q(heartbeat_at__isnull=True) | models.Q(heartbeat_at__lt=stale))
+        .update(status=TrainingRun.Status.QUEUED)
+    )
+    run.refresh_from_db()
+    return bool(moved)
+
+
 def run_enqueue(run: TrainingRun) -> None:
-    """Hand `run` to a GPU worker once the surrounding transaction commits."""
+    """Hand a queued `run` to a GPU worker once the surrounding transaction commits.
+
+    The task id is chosen and stored before sending, so the run names its task even when a
+    worker picks it up at once.
+    """
     from models_core.tasks import train_run  # tasks import services: import at call time
 
     def send() -> None:
-        result = train_run.delay(run.pk)
-        TrainingRun.objects.filter(pk=run.pk).update(task_id=result.id)
+        task_id = str(uuid.uuid4())
+        TrainingRun.objects.filter(pk=run.pk).update(task_id=task_id)
+        train_run.apply_async(args=[run.pk], task_id=task_id)
 
     transaction.on_commit(send)
 
 
+def run_resume(run: TrainingRun) -> bool:
+    """Requeue a failed or cancelled run and send it to a worker; False if it was neither."""
+    if not run_requeue(run):
+        return False
+    run_enqueue(run)
+    return True
+
+
 def run_cancel(run: TrainingRun) -> None:
-    """Ask a run to stop: a queued run stops at once, a running one after its next checkpoint."""
+    """Ask a run to stop: a queued run stops at once (a worker that later receives its task
+    skips it), a running one after its next progress save, with a checkpoint."""
     TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.QUEUED).update(
         status=TrainingRun.Status.CANCELLED, finished_at=timezone.now()
     )
@@ -361,7 +413,7 @@ def run_evaluate(
     ``final_metrics["evaluation"]`` and returned."""
     model = run_model(run)
     vocab = _vocab_for(run, model.config.vocab_size)
-    test = _clip_ids(text.load_encoded(run.corpus.directory, "test", vocab), len(vocab))
+    test = text.load_encoded(run.corpus.directory, "test", vocab)
     if not test:
         raise ServiceError(f"Corpus {run.corpus.name!r} has no test sentences to evaluate on.")
     result = metrics.evaluate(
@@ -424,7 +476,7 @@ def run_decode(
         if len(test) < wanted:
             raise ServiceError(f"Corpus {run.corpus.name!r} has too few test sentences.")
         picks = np.random.default_rng(seed).choice(len(test), size=wanted, replace=False)
-        sources = [_clip_ids([test[i]], len(vocab))[0].tolist() for i in picks]
+        sources = [test[i].tolist() for i in picks]
 
     rows: list[tuple[str, list[int]]] = []
     try:

@@ -12,11 +12,14 @@ from models_core.models import TrainingRun
 
 @shared_task(name="models_core.tasks.train_run")
 def train_run(run_id: int) -> dict:
-    """Train (or resume) run `run_id`; returns its status and last evaluation."""
+    """Train (or resume) run `run_id`; returns its status.
+
+    A run cancelled while queued, or one that another live worker is training, is skipped.
+    """
     run = services.run_get(run_id)
-    if run.status == TrainingRun.Status.RUNNING:
-        # A redelivered task whose worker died: the run is resumable from its checkpoint.
-        TrainingRun.objects.filter(pk=run.pk).update(status=TrainingRun.Status.QUEUED)
+    services.run_reclaim_stale(run)  # a redelivery after the first worker died
+    if run.status != TrainingRun.Status.QUEUED:
+        return {"run": run.pk, "status": run.status, "skipped": True}
     services.run_train(run)
     run.refresh_from_db()
-    return {"run": run.pk, "status": run.status, "step": run.step, **run.final_metrics}
+    return {"run": run.pk, "status": run.status, "step": run.step}

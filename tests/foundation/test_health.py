@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from autogen.health import public_report
 from tests.conftest import celery_worker, clean_env, redis_url, run_python
 
 # Runs in a subprocess configured by environment: enqueue a task, wait for a worker to run it,
@@ -94,3 +95,30 @@ def test_healthz_answers_json_in_process(client):
 
 def test_healthz_only_answers_get(client):
     assert client.post("/healthz").status_code == 405
+
+
+@pytest.mark.django_db
+def test_outsiders_get_verdicts_without_host_names_or_errors(client, settings):
+    settings.DEBUG = False
+    report = client.get("/healthz").json()
+    assert report["checks"]["workers"]["ok"] is False  # no worker here: it had an error text
+    for check in report["checks"].values():
+        assert "ok" in check
+        assert "error" not in check and "workers" not in check
+
+
+def test_public_report_keeps_verdicts_and_drops_details():
+    report = {
+        "status": "degraded",
+        "checks": {
+            "database": {"ok": True, "vendor": "postgresql", "ms": 1.0},
+            "workers": {"ok": False, "error": "RuntimeError: x", "workers": ["w@host"], "ms": 2},
+        },
+    }
+    assert public_report(report) == {
+        "status": "degraded",
+        "checks": {
+            "database": {"ok": True, "vendor": "postgresql", "ms": 1.0},
+            "workers": {"ok": False, "ms": 2},
+        },
+    }

@@ -10,6 +10,7 @@ from django.core.management.base import CommandError
 
 from models_core import services
 from models_core.models import Corpus, MetricPoint, TrainingRun
+from models_core.nn.text import CorpusError
 
 pytestmark = pytest.mark.django_db
 
@@ -144,6 +145,10 @@ def test_a_cancelled_run_resumes_to_the_end(small_book, monkeypatch):
     services.run_train(run, callbacks=[StopAt5()])
     run.refresh_from_db()
     assert (run.status, run.step) == (TrainingRun.Status.CANCELLED, 5)
+    with pytest.raises(services.ServiceError, match="only a queued run"):
+        services.run_train(run)
+    assert services.run_requeue(run) is True
+    assert services.run_requeue(run) is False  # a second click changes nothing
     services.run_train(run)
     run.refresh_from_db()
     assert (run.status, run.step) == (TrainingRun.Status.SUCCEEDED, 20)
@@ -199,3 +204,23 @@ def test_evaluate_and_decode_a_trained_run(small_book):
 
     with pytest.raises(CommandError, match="No training run 'nope'"):
         call_command("decode", "nope", "--mode", "prior", stdout=StringIO())
+
+
+def test_a_corpus_name_that_is_not_a_slug_is_refused_before_any_file_work(small_book, data_dir):
+    call_command("import_corpus", str(small_book), "--name", "kept", stdout=StringIO())
+    for name in (".", "..", "a/b", "../x"):
+        with pytest.raises(CommandError, match="slug"):
+            call_command("import_corpus", str(small_book), "--name", name, stdout=StringIO())
+    assert [p.name for p in (data_dir / "corpora").iterdir()] == ["kept"]
+    assert (data_dir / "corpora" / "kept" / "train.txt").exists()
+
+
+def test_a_run_whose_setup_fails_is_marked_failed_not_left_running(small_book):
+    corpus = services.corpus_import(name="buster", paths=[small_book])
+    run = services.run_create(corpus=corpus, objective="vae", preset_name="tiny", steps=5)
+    (corpus.directory / "vocab.txt").unlink()
+    with pytest.raises(CorpusError):
+        services.run_train(run)
+    run.refresh_from_db()
+    assert run.status == TrainingRun.Status.FAILED
+    assert "vocab.txt" in run.error
