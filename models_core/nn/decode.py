@@ -36,6 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from models_core.nn.config import EOS, PAD, SOS, UNK
+from models_core.nn.text import SPECIALS
 
 __all__ = [
     "DEFAULT_ALPHA",
@@ -593,7 +594,11 @@ def interpolate(
 
 
 # ------------------------------------------------------------------------------ display filter
-_NOT_WORDS = frozenset({PAD, SOS, EOS, "<pad>", "<sos>", "<eos>"})
+# Specials by id and by name, both from the vocabulary's definitions (text.py: SPECIALS[i] is
+# the word of id i), so the filter cannot drift from the vocabulary.
+_NOT_WORD_IDS = (PAD, SOS, EOS)
+_NOT_WORDS = frozenset({*_NOT_WORD_IDS, *(SPECIALS[i] for i in _NOT_WORD_IDS)})
+_UNKNOWN = frozenset({UNK, SPECIALS[UNK]})
 
 
 def display_filter(
@@ -607,6 +612,6 @@ def display_filter(
     Works on word ids or on words; <pad>, <sos> and <eos> are not words and are not counted.
     """
     words = [t for t in tokens if t not in _NOT_WORDS]
-    if any(t == UNK or t == "<unk>" for t in words):
+    if any(t in _UNKNOWN for t in words):
         return False
     return min_words <= len(words) <= max_words

@@ -6,7 +6,9 @@ the paper leaves open"), all in natural-log units (nats), per sentence unless na
 - ``elbo``, ``recon``, ``kl``: the VAE ELBO (Eq. 1) = E_q[log p(x|z)] − KL(q(z|x) || p(z)).
   Every model is scored with this plain bound (m = 0), whatever it was trained with: the
   (1+m)-weighted bound of the co-author's code is not a bound on log p(x) for m > 0.
-- ``kl_share``: −KL as a percentage of the ELBO (Fig. 2 left with m = 0, β = 1).
+- ``kl_share``: −KL as a percentage of the ELBO: `objectives.kl_share`, the share training
+  records (Fig. 2 left), taken here for the plain ELBO (m = 0, β = 1) whatever the objective
+  the model was trained with, so it equals training's only for ``vae``.
 - ``iw_nll``: −log p(x) estimated with k importance samples from q(z|x) (Burda et al. 2016):
   log p(x) ≈ log (1/k) Σ_s p(x, z_s) / q(z_s|x), a bound that tightens as k grows, equal to
   the ELBO's in expectation for k = 1. ``ppl`` = exp(Σ iw_nll / Σ tokens); tokens are the
@@ -14,8 +16,11 @@ the paper leaves open"), all in natural-log units (nats), per sentence unless na
   (He et al. 2019 count the same way). ``elbo_ppl`` = exp(−Σ ELBO / Σ tokens) ≥ ``ppl``.
 - ``mi``: I(x; z) under q as He et al. (2019) estimate it (`calc_mi` in their code):
   E_x E_q(z|x)[log q(z|x)] − E_x E_q(z|x)[log q(z)], the aggregated posterior q(z) approximated
-  by the mixture of the batch's posteriors. The estimate cannot exceed log(batch size); it is
-  averaged over batches weighted by their size, so compare models at equal batch sizes.
+  by the mixture of the posteriors of a group of ``batch_size`` sentences. The groups are a
+  seeded random partition of the test set, not the length-sorted batches the likelihood is
+  computed on (sentences of one length would share q(z)); the last group holds the remainder.
+  The estimate cannot exceed log(group size); it is averaged over groups weighted by their
+  size, so compare models at equal batch sizes.
 - ``active_units``: latent dimensions u with Cov_x(E_q(u|x)[u]) > 0.01 (Burda et al. 2016;
   He et al. 2019), the variance over the test set of the posterior mean (unbiased, n − 1).
 - ``recon_bleu``: corpus BLEU (sacrebleu, 0–100) of reconstructions against the sentences,
@@ -26,22 +31,30 @@ the paper leaves open"), all in natural-log units (nats), per sentence unless na
   (0–1) of reconstructions identical to their sentence.
 - Prior samples (when asked): length in words (mean and histogram) and distinct-1/2 (Li et al.
   2016: distinct n-grams / all n-grams over the samples).
+
+Sentences are scored in batches sorted by length (`data.BucketBatcher` without shuffling), so
+the LSTMs run over almost no padding, k times over for importance sampling; every
+per-sentence result is mapped back to its sentence, so references pair with their own
+reconstructions and the metrics do not depend on the order the sentences come in (up to which
+random draw each sentence gets).
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 from sacrebleu.metrics import BLEU
 from torch import Tensor, nn
 
-from models_core.nn.data import Batch, collate
-from models_core.nn.decode import Strategy, _device, _inference, generate, reconstruct
+from models_core.nn.data import BucketBatcher, collate
+from models_core.nn.decode import Strategy, _device, _inference, decode, generate
 from models_core.nn.model import gaussian_kl
+from models_core.nn.objectives import kl_share
 
 __all__ = [
     "ACTIVE_UNIT_THRESHOLD",
@@ -53,7 +66,6 @@ __all__ = [
     "exact_match",
     "gaussian_log_density",
     "importance_weighted",
-    "kl_share",
     "length_stats",
     "mutual_information",
     "perplexity",
@@ -181,11 +193,6 @@ def active_units(mus: Tensor, threshold: float = ACTIVE_UNIT_THRESHOLD) -> tuple
     return int((var > threshold).sum()), var
 
 
-def kl_share(kl: float, elbo: float) -> float:
-    """−KL as a percentage of the ELBO (Fig. 2 left with m = 0): 100 · (−KL) / ELBO."""
-    return 100.0 * -kl / elbo if elbo != 0 else 0.0
-
-
 def perplexity(nll_total: float, num_tokens: int) -> float:
     """exp(total NLL / tokens); tokens are words + one <eos> per sentence (module docstring)."""
     if num_tokens < 1:
@@ -237,28 +244,37 @@ def length_stats(sentences: Sequence[Sequence[Any]]) -> dict[str, Any]:
 
 
 # -------------------------------------------------------------------------------- evaluate
-def _as_batches(data: Any, batch_size: int) -> Iterator[Batch]:
-    """Batches from a `Batch` / (tokens, lengths) pair, an iterable of them, or sentences."""
-    if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], Tensor):
-        yield Batch(*data)
-        return
+def _is_batch(item: Any) -> bool:
+    return isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], Tensor)
+
+
+def _batch_sentences(tokens: Tensor, lengths: Tensor) -> list[list[int]]:
+    """The word ids of each row of a `Batch` layout (without <eos> and padding)."""
+    pairs = zip(tokens.tolist(), lengths.tolist(), strict=True)
+    return [row[: n - 1] for row, n in pairs]
+
+
+def _as_sentences(data: Any) -> list[list[int]]:
+    """Sentences (word ids, no <eos>) from a `Batch` / (tokens, lengths) pair, an iterable of
+    them, or an iterable of sentences, in the order given."""
+    if _is_batch(data):
+        return _batch_sentences(*data)
     items = iter(data)
     first = next(items, None)
     if first is None:
-        return
-    if isinstance(first, tuple) and len(first) == 2 and isinstance(first[0], Tensor):
-        yield Batch(*first)
+        return []
+    if _is_batch(first):
+        out = _batch_sentences(*first)
         for item in items:
-            yield Batch(*item)
-        return
-    # Sentences of word ids (no <eos>): collated here in the given order.
-    chunk: list[Sequence[int]] = [first]
-    for sentence in items:
-        if len(chunk) == batch_size:
-            yield collate(chunk)
-            chunk = []
-        chunk.append(sentence)
-    yield collate(chunk)
+            out.extend(_batch_sentences(*item))
+        return out
+    return [[int(t) for t in s] for s in (first, *items)]
+
+
+def _mi_groups(n: int, size: int, seed: int) -> list[Tensor]:
+    """A seeded random partition of range(n) into groups of `size` (the last one smaller)."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return list(perm.split(size))
 
 
 def evaluate(
@@ -279,13 +295,16 @@ def evaluate(
     """All test metrics of the module docstring, in eval mode, without gradients.
 
     Deterministic for a given `seed`: one generator on the model's device draws every z
-    (importance samples, the MI samples, reconstructions, prior samples).
+    (importance samples, reconstructions, the MI samples, prior samples), and a CPU generator
+    seeded alike draws the MI groups. Sentences are scored in length-sorted batches of
+    `batch_size`; how `data` comes batched (or not) does not matter.
 
     Args:
         model: a `SentenceVAE`
         data: a `data.Batch` (or (tokens, lengths)), an iterable of them, or sentences as
-            lists of word ids without <eos> (batched by `batch_size` in the given order)
+            lists of word ids without <eos>
         iw_samples: k for the importance-weighted NLL (the recon term uses the same samples)
+        batch_size: sentences per batch, and per MI group
         recon_strategy, recon_options: decoding for reconstruction BLEU / exact match
             (``"beam"`` with ``{"beam": 15}`` is the paper's; greedy is the cheap default)
         recon_use_mean: reconstruct from the posterior mean instead of z ~ q(z|x) (paper)
@@ -295,19 +314,28 @@ def evaluate(
         dict with floats ``elbo, recon, kl, kl_share, iw_nll, ppl, elbo_ppl, mi, recon_bleu,
         exact_match``, ints ``active_units, sentences, tokens``, and with `prior_samples`
         ``prior_len_mean`` (float), ``prior_len_hist`` ({words: count}), ``distinct_1``,
-        ``distinct_2``
+        ``distinct_2``; ``kl_share`` is that of the plain ELBO (m = 0, β = 1,
+        `objectives.kl_share`)
     """
+    refs = _as_sentences(data)
+    n = len(refs)
+    if n == 0:
+        raise ValueError("evaluate needs at least one sentence")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     device = _device(model)
     generator = torch.Generator(device).manual_seed(seed)
-    sums = {"recon": 0.0, "kl": 0.0, "iw_nll": 0.0, "mi": 0.0}
-    sentences = tokens_total = 0
-    mus: list[Tensor] = []
-    hyps: list[list[int]] = []
-    refs: list[list[int]] = []
+    # Per-sentence results, indexed by the sentence's position in `data`.
+    recon_s = np.zeros(n)
+    kl_s = np.zeros(n)
+    log_px_s = np.zeros(n)
+    hyps: list[list[int]] = [[] for _ in range(n)]
+    mus: Tensor | None = None
+    logvars: Tensor | None = None
     with _inference(model):
-        for batch in _as_batches(data, batch_size):
-            tokens, lengths = batch.tokens.to(device), batch.lengths
-            b = tokens.shape[0]
+        for idx in BucketBatcher(refs, batch_size, seed, shuffle=False).epoch_indices(0):
+            tokens, lengths = collate([refs[i] for i in idx])
+            tokens = tokens.to(device)
             mu, logvar = model.encode(tokens, lengths)
             iw = importance_weighted(
                 model,
@@ -319,42 +347,47 @@ def evaluate(
                 generator=generator,
                 max_logits=max_logits,
             )
-            sums["recon"] += float(iw.recon.sum())
-            sums["kl"] += float(gaussian_kl(mu, logvar).sum())
-            sums["iw_nll"] -= float(iw.log_px.sum())
-            sums["mi"] += mutual_information(mu, logvar, generator=generator) * b
-            mus.append(mu)
-            decoded = reconstruct(
-                model,
-                tokens,
-                lengths,
-                use_mean=recon_use_mean,
-                strategy=recon_strategy,
-                generator=generator,
-                **(recon_options or {}),
+            recon_s[idx] = iw.recon.double().cpu().numpy()
+            kl_s[idx] = gaussian_kl(mu, logvar).sum(-1).double().cpu().numpy()
+            log_px_s[idx] = iw.log_px.double().cpu().numpy()
+            if mus is None or logvars is None:
+                mus = mu.new_empty((n, mu.shape[1]))
+                logvars = mu.new_empty((n, mu.shape[1]))
+            rows = torch.from_numpy(idx).to(device)
+            mus[rows], logvars[rows] = mu, logvar
+            z = (
+                mu
+                if recon_use_mean
+                else model.reparameterize(mu, logvar, generator=generator).squeeze(1)
             )
-            hyps.extend(decoded.sequences)
-            pairs = zip(tokens.tolist(), lengths.tolist(), strict=True)
-            refs.extend(row[: n - 1] for row, n in pairs)
-            sentences += b
-            tokens_total += int(lengths.sum())
-        if sentences == 0:
-            raise ValueError("evaluate needs at least one sentence")
-        recon, kl = sums["recon"] / sentences, sums["kl"] / sentences
+            decoded = decode(model, z, recon_strategy, generator=generator, **(recon_options or {}))
+            for i, hyp in zip(idx.tolist(), decoded.sequences, strict=True):
+                hyps[i] = hyp
+        assert mus is not None and logvars is not None
+        # MI on random groups of the whole test set: its aggregated posterior q(z) is a
+        # mixture over the group, so length-sorted groups would change what it measures.
+        mi = sum(
+            mutual_information(mus[g.to(device)], logvars[g.to(device)], generator=generator)
+            * len(g)
+            for g in _mi_groups(n, batch_size, seed)
+        )
+        tokens_total = sum(len(s) + 1 for s in refs)  # words + one <eos> each
+        recon, kl = float(recon_s.sum()) / n, float(kl_s.sum()) / n
         elbo = recon - kl
+        iw_nll_total = -float(log_px_s.sum())
         result: dict[str, Any] = {
             "elbo": elbo,
             "recon": recon,
             "kl": kl,
-            "kl_share": kl_share(kl, elbo),
-            "iw_nll": sums["iw_nll"] / sentences,
-            "ppl": perplexity(sums["iw_nll"], tokens_total),
-            "elbo_ppl": perplexity(-elbo * sentences, tokens_total),
-            "mi": sums["mi"] / sentences,
-            "active_units": active_units(torch.cat(mus))[0],
+            "kl_share": kl_share(kl, elbo),  # the plain ELBO's: kl_term = KL, J = ELBO
+            "iw_nll": iw_nll_total / n,
+            "ppl": perplexity(iw_nll_total, tokens_total),
+            "elbo_ppl": perplexity(-elbo * n, tokens_total),
+            "mi": mi / n,
+            "active_units": active_units(mus)[0],
             "recon_bleu": reconstruction_bleu(hyps, refs),
             "exact_match": exact_match(hyps, refs),
-            "sentences": sentences,
+            "sentences": n,
             "tokens": tokens_total,
         }
         if prior_samples > 0:

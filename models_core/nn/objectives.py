@@ -37,7 +37,13 @@ _LOGISTIC_HALF_WIDTH = 5.0
 
 
 def kl_share(kl_term: float, objective: float) -> float:
-    """−KL term as a percentage of the whole objective (Fig. 2 left); 0 when J = 0."""
+    """The KL term −β(t)·KL as a percentage of the whole objective J (Fig. 2 left):
+    100 · (−kl_term) / objective, 0 when J = 0.
+
+    The one definition for training records (`ObjectiveTerms.record`, `train.py`) and test
+    metrics (`metrics.evaluate`, which passes the plain ELBO: kl_term = KL, J = ELBO, i.e.
+    m = 0, β = 1).
+    """
     return 100.0 * -kl_term / objective if objective != 0 else 0.0
 
 

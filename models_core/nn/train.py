@@ -97,7 +97,7 @@ class TqdmProgress(TrainCallback):
     def on_eval(self, record: dict[str, Any]) -> None:
         self.bar.write(
             f"step {record['step']}: test elbo {record['elbo']:.3f} kl {record['kl']:.3f} "
-            f"ppl {record['ppl']:.1f}",
+            f"elbo_ppl {record['elbo_ppl']:.1f}",
             file=self.kwargs.get("file"),  # beside the bar, not always stdout
         )
 
@@ -288,8 +288,9 @@ def evaluate(
     """Test-set means per sentence of recon, KL and the ELBO (Eq. 1), in eval mode.
 
     One z per sentence from a generator seeded with `seed`, so repeated evaluations are
-    comparable and never disturb the training RNG. ``ppl`` is exp(−ΣELBO / Σtokens), an upper
-    bound on the per-token perplexity (importance-weighted NLL is tighter; see metrics.py).
+    comparable and never disturb the training RNG. ``elbo_ppl`` is exp(−ΣELBO / Σtokens), an
+    upper bound on the per-token perplexity, named as in `metrics.evaluate`, whose ``ppl`` is
+    the tighter importance-weighted one.
     With `objective`, also its value and the KL share at `step` (Fig. 2 left).
     """
     was_training = model.training
@@ -320,7 +321,7 @@ def evaluate(
         "recon": recon,
         "kl": kl,
         "elbo": recon - kl,
-        "ppl": float(np.exp(-(sums["recon"] - sums["kl"]) / tokens)),
+        "elbo_ppl": float(np.exp(-(sums["recon"] - sums["kl"]) / tokens)),
         "sentences": sentences,
         "tokens": tokens,
     }

@@ -25,6 +25,7 @@ from models_core.nn.decode import (
     sample,
 )
 from models_core.nn.model import SentenceVAE
+from models_core.nn.text import SPECIALS
 
 CFG = preset("tiny").model  # vocab 64, hidden 32, latent 8, max_len 12
 A, B, C, D, E, F = 4, 5, 6, 7, 8, 9  # word ids of the hand-built models
@@ -333,6 +334,17 @@ def test_interpolation_decodes_from_one_sentence_to_the_other(model):
 )
 def test_display_filter_keeps_4_to_20_words_without_unk(tokens, shown):
     assert display_filter(tokens) is shown
+
+
+@pytest.mark.parametrize("special", [PAD, SOS, EOS])
+def test_display_filter_knows_the_specials_by_the_vocabularys_ids_and_words(special):
+    words = ["the", "cat", "sat"]
+    # <pad>, <sos>, <eos> are not words, as ids or as text.SPECIALS' words for those ids.
+    assert display_filter([4, 5, 6, special]) is False  # 3 words
+    assert display_filter([4, 5, 6, 7, special]) is True
+    assert display_filter([*words, SPECIALS[special]]) is False
+    assert display_filter([*words, "down", SPECIALS[special]]) is True
+    assert display_filter([*words, "down", SPECIALS[UNK]]) is False
 
 
 # ------------------------------------------------------------------------------ modes, sizes

@@ -1,6 +1,7 @@
 """Metrics against closed forms: KL, IW-NLL, MI, active units, BLEU, text statistics."""
 
 import math
+import random
 
 import pytest
 import torch
@@ -8,6 +9,7 @@ from torch.distributions import Independent, Normal, kl_divergence
 
 from models_core.nn.config import EOS, preset
 from models_core.nn.data import collate
+from models_core.nn.decode import greedy
 from models_core.nn.metrics import (
     active_units,
     distinct_n,
@@ -15,13 +17,13 @@ from models_core.nn.metrics import (
     exact_match,
     gaussian_log_density,
     importance_weighted,
-    kl_share,
     length_stats,
     mutual_information,
     perplexity,
     reconstruction_bleu,
 )
 from models_core.nn.model import SentenceVAE
+from models_core.nn.objectives import kl_share
 
 CFG = preset("tiny").model  # vocab 64, hidden 32, latent 8
 REQUIRED = {
@@ -105,6 +107,7 @@ def test_evaluated_kl_is_the_closed_form_of_the_known_posteriors():
     assert result["kl"] == pytest.approx(float(kl_divergence(q, p).mean()), rel=1e-5)
     assert result["elbo"] == pytest.approx(result["recon"] - result["kl"], rel=1e-6)
     assert result["kl_share"] == pytest.approx(100 * result["kl"] / -result["elbo"], rel=1e-6)
+    assert result["kl_share"] == kl_share(result["kl"], result["elbo"])
 
 
 def test_iw_nll_equals_minus_elbo_when_the_posterior_is_exact():
@@ -222,7 +225,8 @@ def test_distinct_n_and_lengths_of_samples():
 
 
 def test_kl_share_and_perplexity_formulas():
-    assert kl_share(kl=5.0, elbo=-50.0) == pytest.approx(10.0)
+    # The plain ELBO's share: objectives.kl_share with kl_term = KL and J = ELBO.
+    assert kl_share(kl_term=5.0, objective=-50.0) == pytest.approx(10.0)
     assert perplexity(nll_total=20.0, num_tokens=10) == pytest.approx(math.exp(2.0))
     with pytest.raises(ValueError):
         perplexity(1.0, 0)
@@ -271,3 +275,136 @@ def test_evaluate_works_at_batch_size_one_and_keeps_train_mode(model):
     assert all(math.isfinite(single[k]) for k in REQUIRED)
     with pytest.raises(ValueError, match="at least one sentence"):
         evaluate(model, [])
+
+
+# ------------------------------------------------------------ length-sorted batches, pairing
+def shuffled(data, seed):
+    order = list(range(len(data)))
+    random.Random(seed).shuffle(order)
+    return [data[i] for i in order]
+
+
+def test_likelihood_metrics_do_not_depend_on_sentence_order_or_batching():
+    # q(z|x) = p(z) and a decoder blind to z: every likelihood metric is exact, not sampled.
+    model = prior_posterior_model()
+    data = sentences(23, seed=7, lo=1, hi=12)  # lengths mixed, not in sorted order
+    first = evaluate(model, data, iw_samples=3, batch_size=4)
+    with torch.no_grad():
+        exact = torch.cat(
+            [model.log_likelihood(*collate([s]), torch.zeros(1, CFG.latent_dim)) for s in data]
+        )
+    tokens = sum(len(s) + 1 for s in data)
+    assert first["recon"] == pytest.approx(float(exact.mean()), rel=1e-5)
+    assert first["iw_nll"] == pytest.approx(-float(exact.mean()), rel=1e-5)
+    assert first["elbo_ppl"] == pytest.approx(math.exp(-float(exact.sum()) / tokens), rel=1e-5)
+    assert first["tokens"] == tokens
+    likelihood = ("elbo", "recon", "kl", "iw_nll", "ppl", "elbo_ppl", "tokens", "sentences")
+    for seed, batch_size in ((1, 4), (2, 1), (3, 200)):
+        other = evaluate(model, shuffled(data, seed), iw_samples=3, batch_size=batch_size)
+        for key in likelihood:
+            assert other[key] == pytest.approx(first[key], rel=1e-5, abs=1e-6), key
+
+
+def test_kl_and_active_units_do_not_depend_on_sentence_order():
+    mu_t, logvar_t = known_tables(spread=(2.0, 1.0, 0.5))
+    model = KnownPosterior(mu_t, logvar_t).eval()
+    data = sentences(40, seed=8, lo=1, hi=12)
+    first = evaluate(model, data, iw_samples=1, batch_size=6)
+    other = evaluate(model, shuffled(data, 0), iw_samples=1, batch_size=6)
+    assert other["kl"] == pytest.approx(first["kl"], rel=1e-6)
+    assert other["active_units"] == first["active_units"] == 3
+
+
+class CopyModel(SentenceVAE):
+    """Reconstructs every sentence exactly, except those starting with word `broken`.
+
+    q(z|x) has the sentence's ids (+ <eos>, then zeros) as its mean and a tiny variance, so a
+    sample rounds to them; the decoder emits the id at its step's position in z.
+    """
+
+    def __init__(self, broken=None):
+        super().__init__(CFG.replace(latent_dim=CFG.max_len + 1))
+        self.broken = broken
+
+    def encode(self, tokens, lengths):
+        z_dim = self.config.latent_dim
+        ids = torch.zeros(len(lengths), z_dim)
+        width = min(tokens.shape[1], z_dim)
+        ids[:, :width] = tokens[:, :width].float()
+        if self.broken is not None:
+            ids[tokens[:, 0] == self.broken, 1] = self.broken  # second word becomes `broken`
+        return ids, torch.full_like(ids, -20.0)
+
+    def log_likelihood(self, tokens, lengths, z):
+        return -lengths.float().view(-1, *[1] * (z.dim() - 2)).expand(z.shape[:-1])
+
+    def init_state(self, z):
+        position = torch.zeros(1, z.shape[0], 1)
+        return position, position.clone()
+
+    def decode_step(self, prev_ids, state, z):
+        position = state[0][0, :, 0].long().clamp(max=z.shape[1] - 1)
+        token = z.round().long().gather(1, position.unsqueeze(1))
+        logits = torch.full((z.shape[0], self.config.vocab_size), -10.0)
+        logits.scatter_(1, token, 10.0)
+        return logits, (state[0] + 1, state[1] + 1)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "options", "use_mean"),
+    [("greedy", {}, False), ("greedy", {}, True), ("beam", {"beam": 3}, False)],
+)
+def test_reconstructions_are_scored_against_their_own_sentences(strategy, options, use_mean):
+    # Sorting by length must not pair a reconstruction with another sentence's reference:
+    # a perfect copier scores BLEU 100 and exact match 1 on unsorted data in small batches.
+    data = sentences(17, seed=9, lo=1, hi=CFG.max_len)
+    assert data != sorted(data, key=len)
+    kwargs = {
+        "iw_samples": 1,
+        "batch_size": 3,
+        "recon_strategy": strategy,
+        "recon_options": options,
+        "recon_use_mean": use_mean,
+    }
+    perfect = evaluate(CopyModel(), data, **kwargs)
+    assert perfect["exact_match"] == 1.0 and perfect["recon_bleu"] == pytest.approx(100.0)
+    # Which sentences fail is known exactly: those whose first word is `broken`.
+    broken = data[0][0]
+    data = [s for s in data if len(s) >= 2]
+    expected = sum(s[0] != broken or s[1] == broken for s in data) / len(data)
+    assert 0 < expected < 1
+    for order in (data, shuffled(data, 1)):
+        got = evaluate(CopyModel(broken=broken), order, **kwargs)
+        assert got["exact_match"] == pytest.approx(expected)
+
+
+def test_reconstruction_bleu_is_that_of_each_sentence_decoded_on_its_own(model):
+    data = sentences(11, seed=10, lo=1, hi=10)
+    result = evaluate(model, data, iw_samples=1, batch_size=2, recon_use_mean=True)
+    hyps = [greedy(model, model.encode(*collate([s]))[0]).sequences[0] for s in data]
+    assert result["recon_bleu"] == pytest.approx(reconstruction_bleu(hyps, data))
+    assert result["exact_match"] == exact_match(hyps, data)
+
+
+class LengthPosterior(SentenceVAE):
+    """q(z|x) depends on the sentence's parity of length only: two far-apart posteriors."""
+
+    def __init__(self):
+        super().__init__(CFG)
+
+    def encode(self, tokens, lengths):
+        mu = torch.zeros(len(lengths), self.config.latent_dim)
+        mu[:, 0] = torch.where(lengths.to(mu.device) % 2 == 0, 50.0, -50.0)
+        return mu, torch.full_like(mu, -2.0)
+
+
+def test_mi_groups_are_random_not_the_length_sorted_batches():
+    # In length-sorted batches of 20 every batch holds one posterior and the MI is ~0; in
+    # random groups of 20 of two balanced classes it is the entropy of the mix, ~log 2.
+    model = LengthPosterior().eval()
+    data = [[4] * n for n in (3, 4) for _ in range(200)]
+    for order in (data, shuffled(data, 2)):
+        result = evaluate(model, order, iw_samples=1, batch_size=20)
+        assert 0.45 < result["mi"] <= math.log(2) + 0.1
+    again = evaluate(model, data, iw_samples=1, batch_size=20)
+    assert again == evaluate(model, data, iw_samples=1, batch_size=20)

@@ -11,6 +11,7 @@ from models_core.nn.objectives import (
     Objective,
     autogen,
     beta_vae,
+    kl_share,
     objective_preset,
 )
 
@@ -140,3 +141,14 @@ def test_bad_settings_are_refused_with_the_allowed_values():
         Objective(anneal="cosine")
     with pytest.raises(ValueError, match="unknown objective 'vea'"):
         objective_preset("vea")
+
+
+def test_kl_share_is_one_function_for_training_and_evaluation():
+    from models_core.nn import metrics, train
+
+    # One definition: training records, train.evaluate and metrics.evaluate all call it.
+    assert metrics.kl_share is kl_share and train.kl_share is kl_share
+    assert kl_share(kl_term=2.0, objective=-40.0) == pytest.approx(5.0)
+    assert kl_share(kl_term=1.0, objective=0.0) == 0.0
+    rec = objective_preset("autogen")(OUT, step=0).record()
+    assert rec["kl_share"] == kl_share(rec["kl_term"], rec["objective"])

@@ -1,6 +1,7 @@
 """Training loop: learning, determinism, exact resume after a kill, cancellation, checkpoints."""
 
 import io
+import math
 import os
 import signal
 import subprocess
@@ -16,7 +17,7 @@ import torch
 from models_core.nn.config import UNK, preset
 from models_core.nn.data import BucketBatcher
 from models_core.nn.model import SentenceVAE
-from models_core.nn.objectives import OBJECTIVE_PRESETS, objective_preset
+from models_core.nn.objectives import OBJECTIVE_PRESETS, kl_share, objective_preset
 from models_core.nn.train import (
     CHECKPOINT_NAME,
     StopTraining,
@@ -242,7 +243,13 @@ def test_every_model_records_the_plain_elbo_and_the_kl_share(name):
         )
         assert r["kl_share"] == pytest.approx(100 * -r["kl_term"] / r["objective"])
     assert rec.evals[-1]["elbo"] == pytest.approx(rec.evals[-1]["recon"] - rec.evals[-1]["kl"])
-    assert rec.evals[-1]["ppl"] > 1
+    # exp(−ELBO / tokens): named elbo_ppl as in metrics.evaluate, whose ppl is the IW one.
+    last = rec.evals[-1]
+    assert "ppl" not in last
+    assert last["elbo_ppl"] == pytest.approx(
+        math.exp(-last["elbo"] * last["sentences"] / last["tokens"])
+    )
+    assert last["kl_share"] == pytest.approx(kl_share(last["kl_term"], last["objective"]))
 
 
 def test_cuda_is_refused_without_a_gpu():
@@ -276,4 +283,4 @@ def test_the_command_line_progress_bar_shows_the_curve():
     )
     text = out.getvalue()
     assert "4/4" in text and "elbo=" in text and "kl_share=" in text
-    assert "step 4: test elbo" in text
+    assert "step 4: test elbo" in text and "elbo_ppl" in text
