@@ -31,7 +31,14 @@ FORMAT_LABELS = {
     "answers": "raw answers (CSV)",
     "datasheet": "datasheet",
 }
-IMPORT_PERMISSION = "surveys.add_response"
+# An import writes answers and creates the raters and items they name: it needs all three
+# add permissions, and add_survey too when it creates the survey.
+IMPORT_PERMISSIONS = ("surveys.add_response", "surveys.add_rater", "surveys.add_item")
+CREATE_SURVEY_PERMISSION = "surveys.add_survey"
+NO_SURVEY_PERMISSION = (
+    "No survey is named {name!r}, and you may not create surveys: import into an existing "
+    "survey or ask for the “add survey” permission."
+)
 
 
 class ResponsesImportForm(forms.Form):
@@ -92,7 +99,7 @@ class SurveyAdmin(admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     def changelist_view(self, request, extra_context=None):
-        can_import = request.user.has_perm(IMPORT_PERMISSION)
+        can_import = request.user.has_perms(IMPORT_PERMISSIONS)
         extra_context = {**(extra_context or {}), "can_import": can_import}
         return super().changelist_view(request, extra_context)
 
@@ -143,10 +150,10 @@ class SurveyAdmin(admin.ModelAdmin):
 
     def import_view(self, request: HttpRequest) -> HttpResponse:
         """Upload a CSV of answers: the same service as ``manage.py import_responses``."""
-        if not request.user.has_perm(IMPORT_PERMISSION):
+        if not request.user.has_perms(IMPORT_PERMISSIONS):
             raise PermissionDenied
         form = ResponsesImportForm(request.POST or None, request.FILES or None)
-        if request.method == "POST" and form.is_valid():
+        if request.method == "POST" and form.is_valid() and self._may_import_into(request, form):
             upload = form.cleaned_data["file"]
             try:
                 summary = responses_import(
@@ -162,7 +169,8 @@ class SurveyAdmin(admin.ModelAdmin):
                     request,
                     f"Imported {summary.responses_created} answers into {summary.survey!r} "
                     f"({summary.responses_skipped} already there, {summary.raters_created} new "
-                    f"raters, {summary.items_created} new items).",
+                    f"raters, {summary.items_created} new items, {summary.items_updated} stored "
+                    "items given their sentence).",
                     messages.SUCCESS,
                 )
                 survey = Survey.objects.get(name=summary.survey)
@@ -174,6 +182,18 @@ class SurveyAdmin(admin.ModelAdmin):
             "form": form,
         }
         return TemplateResponse(request, "admin/surveys/survey/import.html", context)
+
+    @staticmethod
+    def _may_import_into(request: HttpRequest, form: ResponsesImportForm) -> bool:
+        """Whether the user may import into the named survey (creating one needs add_survey);
+        adds the reason to the form when not."""
+        name = form.cleaned_data["survey"].strip()
+        if request.user.has_perm(CREATE_SURVEY_PERMISSION):
+            return True
+        if Survey.objects.filter(name=name).exists():
+            return True
+        form.add_error("survey", NO_SURVEY_PERMISSION.format(name=name))
+        return False
 
 
 def _number(request: HttpRequest, name: str, kind: type, default):

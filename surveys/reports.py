@@ -7,6 +7,11 @@ self-contained HTML page; :func:`answers_csv` and :func:`datasheet` describe the
 
 Units: ``pct`` columns and their intervals (``ci_*``) are percentages of responses; p-values
 are plain probabilities.
+
+Verdicts: the exact (or score) test treats answers as independent, but a rater gives up to 20.
+``significant_holm`` is the Holm-adjusted test at the report's level, ``significant_clustered``
+says the rater-clustered bootstrap interval excludes no effect, and ``significant`` needs both.
+Rows resting on fewer than :data:`MIN_RATERS` raters get a note: their bootstrap is too narrow.
 """
 
 from __future__ import annotations
@@ -67,16 +72,31 @@ EXTENSIONS = {
 BUCKETS = (selectors.SHORT, selectors.LONG, "all")
 PERCENT = 100.0
 P_FLOOR = 1e-4  # smaller p-values print as "< 0.0001"
+# Below this many raters a cluster bootstrap interval is too narrow to trust (it cannot see
+# tastes no sampled rater has); the report says so for every such row.
+MIN_RATERS = 20
+# The displayed verdict, from the exact (Holm) test and the rater-clustered interval.
+VERDICTS = {
+    (True, True): "yes",
+    (True, False): "Holm test only",
+    (False, True): "clustered CI only",
+    (False, False): "no",
+}
 SOFTWARE = ("Django", "numpy", "scipy", "statsmodels", "pandas", "matplotlib", "krippendorff")
 
 NO_ANSWERS = "Survey {survey!r} has no answers to report yet."
 UNKNOWN_FORMAT = "Unknown report format {fmt!r}: expected one of {formats}."
 UNKNOWN_PAIR = "Survey {survey!r} compares no {model_1!r} with {model_2!r}."
 BAD_CONFIDENCE = "The confidence must be strictly between 0 and 1, not {value!r}."
+FEW_RATERS = (
+    "{what}: only {raters} raters; with fewer than {minimum} the rater-clustered bootstrap "
+    "interval is too narrow to trust, so its verdict (significant_clustered) is optimistic."
+)
 
 PAIRWISE_COLUMNS = [
     "model_1", "model_2", "n", "discarded", "wins_1", "pct_1", "pvalue", "pvalue_holm",
-    "significant", "ci_low", "ci_high", "cluster_ci_low", "cluster_ci_high", "raters",
+    "significant", "significant_holm", "significant_clustered", "ci_low", "ci_high",
+    "cluster_ci_low", "cluster_ci_high", "raters",
     "left_n", "left_wins", "left_pct", "position_pvalue",
 ]  # fmt: skip
 BUCKET_FIELDS = [
@@ -91,7 +111,8 @@ BUCKET_FIELDS = [
 ]
 DIFFERENCE_COLUMNS = [
     "bucket", "model_1", "model_2", "pct_1", "pct_2", "difference", "ci_low", "ci_high",
-    "pvalue", "pvalue_holm", "significant",
+    "cluster_ci_low", "cluster_ci_high", "raters", "pvalue", "pvalue_holm", "significant",
+    "significant_holm", "significant_clustered",
 ]  # fmt: skip
 BRADLEY_TERRY_COLUMNS = ["model", "rank", "score", "ci_low", "ci_high"]
 ANSWERS_PAIRWISE_HEADER = [
@@ -142,13 +163,24 @@ class SurveyReport:
             f"{level} percentile interval from a cluster bootstrap over raters "
             f"({N_BOOT} replicates, seed {SEED})"
         )
+        clustered_caveat = (
+            f"not adjusted for multiple comparisons, and too narrow with fewer than "
+            f"{MIN_RATERS} raters: the notes name such rows"
+        )
         if self.is_pairwise:
             return {
                 "pvalue": "exact two-sided binomial test of model 1 winning half the decisive "
-                "responses (discarded pairs left out)",
+                "responses (discarded pairs left out); it treats answers as independent",
                 "pvalue_holm": "Holm's step-down adjustment across the table's rows",
                 "ci": f"{level} Clopper–Pearson interval for % model 1 winner",
                 "cluster_ci": cluster,
+                "significant_holm": f"Holm-adjusted p-value at most {self.alpha:.3g}",
+                "significant_clustered": f"the {level} rater-clustered interval excludes 50% "
+                f"({clustered_caveat})",
+                "significant": "both significant_holm and significant_clustered: the exact "
+                "test rejects no preference and the raters' own variation does not explain it "
+                "away. The displayed verdict says 'Holm test only' or 'clustered CI only' when "
+                "just one holds",
                 "position": "exact binomial test that the left-hand reconstruction wins half "
                 "the decisive responses where the side is known",
                 "bradley_terry": "Bradley–Terry log-strengths (mean 0) from all decisive "
@@ -160,8 +192,16 @@ class SurveyReport:
             "ci": f"{level} Clopper–Pearson interval for % meaningful",
             "cluster_ci": cluster,
             "differences": "score test of two proportions with Newcombe's interval for the "
-            "difference, within each length bucket",
+            "difference, within each length bucket; it treats answers as independent",
+            "differences_cluster_ci": f"{level} percentile interval for the difference from a "
+            "cluster bootstrap over the raters who judged either model in the bucket, a "
+            f"rater's answers to both kept together ({N_BOOT} replicates, seed {SEED})",
             "pvalue_holm": "Holm's step-down adjustment across all differences in the table",
+            "significant_holm": f"Holm-adjusted p-value at most {self.alpha:.3g}",
+            "significant_clustered": f"the {level} rater-clustered interval for the difference "
+            f"excludes 0 ({clustered_caveat})",
+            "significant": "both significant_holm and significant_clustered. The displayed "
+            "verdict says 'Holm test only' or 'clustered CI only' when just one holds",
         }
 
 
@@ -202,7 +242,8 @@ def report_build(
         else:
             models = selectors.survey_models(survey=survey)
             table = meaningfulness_table(counts, models=models, confidence=confidence)
-            differences = meaningfulness_differences(table, confidence=confidence)
+            differences = meaningfulness_differences(table, counts, confidence=confidence)
+        notes += _few_raters_notes(table, differences, pairwise=survey.is_pairwise)
     notes += sorted({str(warning.message) for warning in caught})
     return SurveyReport(
         survey=survey,
@@ -296,6 +337,7 @@ def _pairwise_row(
             "ci_high": PERCENT * test.ci_high,
             "cluster_ci_low": PERCENT * cluster.ci_low,
             "cluster_ci_high": PERCENT * cluster.ci_high,
+            "significant_clustered": _excludes(cluster.ci_low, cluster.ci_high, 0.5),
         }
     if row["left_n"]:
         bias = stats.position_bias(row["left_wins"], row["left_n"], confidence_level=confidence)
@@ -303,16 +345,57 @@ def _pairwise_row(
     return row
 
 
+def _excludes(low: float, high: float, value: float) -> bool | None:
+    """Whether the interval [low, high] leaves ``value`` out (None without an interval)."""
+    if math.isnan(low) or math.isnan(high):
+        return None
+    return bool(low > value or high < value)
+
+
 def _with_holm(table: pd.DataFrame, confidence: float) -> pd.DataFrame:
-    """Fill ``pvalue_holm`` and ``significant`` over the rows that have a p-value."""
+    """Fill ``pvalue_holm`` and the verdicts over the rows that have a p-value.
+
+    ``significant_holm``: the Holm-adjusted p-value is at most 1 − confidence.
+    ``significant_clustered`` (filled by the rows): the rater-clustered interval excludes no
+    effect. ``significant``: both; missing where either is unknown and neither is False.
+    """
     tested = table.pvalue.notna()
     table["pvalue_holm"] = np.nan
-    table["significant"] = pd.Series(pd.NA, index=table.index, dtype="boolean")
+    table["significant_holm"] = pd.Series(pd.NA, index=table.index, dtype="boolean")
     if tested.any():
         holm = stats.holm(table.pvalue[tested].to_numpy(float), alpha=1 - confidence)
         table.loc[tested, "pvalue_holm"] = holm.pvalues_adjusted
-        table.loc[tested, "significant"] = holm.reject
+        table.loc[tested, "significant_holm"] = holm.reject
+    clustered = table.significant_clustered.astype("boolean")
+    table["significant_clustered"] = clustered
+    table["significant"] = table.significant_holm & clustered
     return table
+
+
+def _few_raters_notes(table: pd.DataFrame, differences: pd.DataFrame, *, pairwise: bool):
+    """One note per row (or bucket, or difference) whose clustered interval rests on too few
+    raters to trust."""
+    found: list[tuple[str, int]] = []
+    if pairwise:
+        found += [
+            (f"{row.model_1} vs {row.model_2}", row.raters) for row in table.itertuples() if row.n
+        ]
+    else:
+        for row in table.to_dict(orient="records"):
+            found += [
+                (f"{row['model']}, {bucket}", row[f"{bucket}_raters"])
+                for bucket in BUCKETS
+                if row[f"{bucket}_n"]
+            ]
+        found += [
+            (f"difference {row.model_1} − {row.model_2}, {row.bucket}", row.raters)
+            for row in differences.itertuples()
+        ]
+    return [
+        FEW_RATERS.format(what=what, raters=int(raters), minimum=MIN_RATERS)
+        for what, raters in found
+        if raters < MIN_RATERS
+    ]
 
 
 def bradley_terry_table(
@@ -390,10 +473,23 @@ def _bucket_stats(counts: pd.DataFrame, confidence: float) -> dict[str, object]:
     }
 
 
-def meaningfulness_differences(table: pd.DataFrame, *, confidence: float) -> pd.DataFrame:
-    """Every pair of models within each length bucket: difference in % meaningful, tested."""
+def meaningfulness_differences(
+    table: pd.DataFrame, counts: pd.DataFrame, *, confidence: float
+) -> pd.DataFrame:
+    """Every pair of models within each length bucket: difference in % meaningful, tested.
+
+    ``counts`` holds the per (rater, model, bucket) counts ``table`` was built from; the
+    clustered interval resamples the raters who judged either model in the bucket, keeping
+    each rater's answers to both models together.
+    """
     rows = []
     for bucket in (selectors.SHORT, selectors.LONG):
+        per_rater = (
+            counts[counts.bucket == bucket]
+            .pivot_table(index="rater", columns="model", values=["k", "n"], aggfunc="sum")
+            .fillna(0)
+            .astype(np.int64)
+        )
         answered = table[table[f"{bucket}_n"] > 0]
         for first, second in itertools.combinations(answered.itertuples(index=False), 2):
             first, second = first._asdict(), second._asdict()
@@ -401,6 +497,13 @@ def meaningfulness_differences(table: pd.DataFrame, *, confidence: float) -> pd.
                 first[f"{bucket}_k"], first[f"{bucket}_n"],
                 second[f"{bucket}_k"], second[f"{bucket}_n"],
                 confidence_level=confidence,
+            )  # fmt: skip
+            k, n = per_rater["k"], per_rater["n"]
+            both = (n[first["model"]] > 0) | (n[second["model"]] > 0)
+            cluster = stats.cluster_bootstrap_difference(
+                k[first["model"]][both], n[first["model"]][both],
+                k[second["model"]][both], n[second["model"]][both],
+                confidence_level=confidence, n_boot=N_BOOT, seed=SEED,
             )  # fmt: skip
             rows.append(
                 {
@@ -412,7 +515,11 @@ def meaningfulness_differences(table: pd.DataFrame, *, confidence: float) -> pd.
                     "difference": PERCENT * test.difference,
                     "ci_low": PERCENT * test.ci_low,
                     "ci_high": PERCENT * test.ci_high,
+                    "cluster_ci_low": PERCENT * cluster.ci_low,
+                    "cluster_ci_high": PERCENT * cluster.ci_high,
+                    "raters": cluster.n_clusters,
                     "pvalue": test.pvalue,
+                    "significant_clustered": _excludes(cluster.ci_low, cluster.ci_high, 0.0),
                 }
             )
     return _with_holm(pd.DataFrame(rows, columns=DIFFERENCE_COLUMNS), confidence)
@@ -509,7 +616,8 @@ def report_latex(report: SurveyReport) -> str:
             f"Results from a blind survey comparing reconstruction quality "
             f"(``{_latex_escape(report.survey.question)}''). Exact binomial test against 50\\%, "
             f"Holm-adjusted across rows; {level} Clopper--Pearson and rater-clustered "
-            f"bootstrap intervals."
+            f"bootstrap intervals. Significant: the Holm-adjusted test rejects and the "
+            f"rater-clustered interval excludes 50\\%."
         ),
         "meaningfulness": (
             f"Results from a blind survey testing generation quality "
@@ -518,7 +626,9 @@ def report_latex(report: SurveyReport) -> str:
         ),
         "differences": (
             f"Differences in \\% meaningful between models within each length bucket "
-            f"(percentage points): score test, {level} Newcombe interval, Holm-adjusted."
+            f"(percentage points): score test, {level} Newcombe interval, Holm-adjusted; "
+            f"{level} rater-clustered bootstrap interval. Significant: the Holm-adjusted test "
+            f"rejects and the rater-clustered interval excludes 0."
         ),
         "bradley_terry": f"Bradley--Terry log-strengths with {level} bootstrap intervals.",
     }
@@ -745,6 +855,17 @@ class _Formatter:
     def signed(self, value: float) -> str:
         return f"{value:+.1f}"
 
+    def verdicts(self, table: pd.DataFrame) -> list[str]:
+        """'yes' when both verdicts hold, else which one does ('no' for neither)."""
+        return [
+            self.missing if exact is pd.NA or clustered is pd.NA else VERDICTS[exact, clustered]
+            for exact, clustered in zip(
+                table.significant_holm.astype(object),
+                table.significant_clustered.astype(object),
+                strict=True,
+            )
+        ]
+
     def pairwise(self, table: pd.DataFrame) -> pd.DataFrame:
         percent = r"\%" if self.latex else "%"
         frame = pd.DataFrame(
@@ -761,6 +882,7 @@ class _Formatter:
                 ],
                 "p": table.pvalue.map(self.p),
                 "p (Holm)": table.pvalue_holm.map(self.p),
+                "significant": self.verdicts(table),
                 "raters": table.raters,
             }
         )
@@ -811,8 +933,13 @@ class _Formatter:
                 f"{percent} 2": table.pct_2.map(self.pct),
                 "difference": table.difference.map(self.signed),
                 f"{self.level} CI": [*map(self.interval, table.ci_low, table.ci_high)],
+                f"{self.level} CI (raters)": [
+                    *map(self.interval, table.cluster_ci_low, table.cluster_ci_high)
+                ],
                 "p": table.pvalue.map(self.p),
                 "p (Holm)": table.pvalue_holm.map(self.p),
+                "significant": self.verdicts(table),
+                "raters": table.raters,
             }
         )
 

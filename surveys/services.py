@@ -15,6 +15,8 @@ The CSV contract (a header line, UTF-8, comma-separated, column names case-insen
 
 An item is identified by its ``item`` value within the survey; every line naming it must name
 the same models (pairwise, in either order) or the same model and sentence (meaningfulness).
+A meaningfulness item stored without its sentence gets it from the first later line that
+gives one (saved with the answers), provided the sentence has the item's length in words.
 
 Re-importing is idempotent: a line whose rater already answered its item in this survey with
 the same answer is skipped and counted. A line that contradicts a stored answer is a bad row:
@@ -60,6 +62,9 @@ MEANINGFUL_VALUES = {"yes": True, "1": True, "true": True, "no": False, "0": Fal
 MAX_REPORTED_ERRORS = 50
 # Rows per INSERT batch; SQLite's variable limit caps it further, which Django handles.
 BATCH_SIZE = 5000
+# Stored answers are looked up for this many of the file's raters per query: the IN list stays
+# well below SQLite's variable limit, and the (rater, item) index answers each query.
+RATER_LOOKUP_CHUNK = 500
 # Imports at least this large refresh PostgreSQL's planner statistics (see below).
 ANALYZE_AFTER = 10_000
 MAX_NAME = 200
@@ -99,6 +104,10 @@ BAD_WHOLE_NUMBER = "{column} {value!r} is not a whole number from 0 to {maximum}
 NO_LENGTH = "sentence is empty and no length is given"
 ITEM_MODELS_DIFFER = "item {item!r} is {found}, but {where} it is {known}"
 ITEM_SENTENCE_DIFFERS = "item {item!r} has a different sentence than {where}"
+ITEM_LENGTH_DIFFERS = (
+    "item {item!r} is {known} words long in {where}, but this sentence has {length}: "
+    "give the item's own sentence or a length column"
+)
 DUPLICATE_ANSWER = "rater {rater!r} answers item {item!r} again (first on line {first})"
 CONFLICTING_ANSWER = (
     "rater {rater!r} already answered item {item!r} with {stored!r} in this survey; "
@@ -133,6 +142,7 @@ class ImportSummary:
     raters_created: int
     items_created: int
     seconds: float
+    items_updated: int = 0  # stored items whose missing sentence this file supplied
 
 
 def responses_import(
@@ -270,6 +280,8 @@ class _Parsed:
     errors_unlisted: int = 0
     skip: np.ndarray | None = None
     rater_names: list[str] = field(default_factory=list)
+    # Stored items (indices into item_seen) whose missing sentence this file supplies.
+    filled: set[int] = field(default_factory=set)
 
     @property
     def n_rows(self) -> int:
@@ -452,7 +464,17 @@ class _Parsed:
             return
         known = self.item_seen[item]
         if not known.text_1 and sentence:
+            if known.length is not None and known.length != length:
+                self.error(
+                    line,
+                    ITEM_LENGTH_DIFFERS.format(
+                        item=key, known=known.length, where=known.where(), length=length
+                    ),
+                )
+                return
             known.text_1, known.length = sentence, length
+            if known.pk is not None:
+                self.filled.add(item)
         answer = Response.Answer.YES if meaningful else Response.Answer.NO
         self._append(line, self._rater_index(rater), item, answer, Response.Side.UNKNOWN, ms)
 
@@ -485,21 +507,12 @@ class _Parsed:
         known = np.flatnonzero((row_rater_pk >= 0) & (row_item_pk >= 0))
         if not known.size:
             return
-        stored = np.asarray(
-            list(
-                survey.responses()
-                .values_list("rater_id", "item_id", "answer")
-                .order_by()
-                .iterator(chunk_size=BATCH_SIZE)
-            ),
-            dtype=object,
-        ).reshape(-1, 3)
-        if not stored.size:
+        stored_keys, stored_answers = _stored_answers(survey, np.unique(row_rater_pk[known]))
+        if not stored_keys.size:
             return
-        stored_keys = (stored[:, 0].astype(np.int64) << 32) | stored[:, 1].astype(np.int64)
         stored_order = np.argsort(stored_keys)
         stored_keys = stored_keys[stored_order]
-        stored_answers = np.asarray([_CODE_OF_ANSWER[a] for a in stored[stored_order, 2]])
+        stored_answers = stored_answers[stored_order]
         wanted = (row_rater_pk[known] << 32) | row_item_pk[known]
         position = np.searchsorted(stored_keys, wanted).clip(max=len(stored_keys) - 1)
         found = stored_keys[position] == wanted
@@ -544,6 +557,12 @@ class _Parsed:
             if seen.pk is None
         ]  # fmt: skip
         Item.objects.bulk_create(new_items, batch_size=BATCH_SIZE)
+        filled = [
+            Item(pk=self.item_seen[index].pk, text_1=self.item_seen[index].text_1,
+                 length=self.item_seen[index].length)
+            for index in sorted(self.filled)
+        ]  # fmt: skip
+        Item.objects.bulk_update(filled, ["text_1", "length"], batch_size=BATCH_SIZE)
         rater_pk_of = dict(survey.raters.values_list("external_id", "pk"))
         item_pk_of = dict(survey.items.values_list("key", "pk"))
         rater_pks = [rater_pk_of[external_id] for external_id in self.raters]
@@ -569,7 +588,28 @@ class _Parsed:
             "responses_created": len(rows),
             "raters_created": len(new_raters),
             "items_created": len(new_items),
+            "items_updated": len(filled),
         }
+
+
+def _stored_answers(survey: Survey, rater_pks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Stored answers of the given raters only: keys ``rater_pk << 32 | item_pk`` and answer
+    codes. A file that touches a few raters reads a few of a million stored answers."""
+    keys: list[int] = []
+    codes: list[int] = []
+    for start in range(0, len(rater_pks), RATER_LOOKUP_CHUNK):
+        chunk = rater_pks[start : start + RATER_LOOKUP_CHUNK].tolist()
+        rows = (
+            survey.responses()
+            .filter(rater_id__in=chunk)
+            .values_list("rater_id", "item_id", "answer")
+            .order_by()
+            .iterator(chunk_size=BATCH_SIZE)
+        )
+        for rater_pk, item_pk, answer in rows:
+            keys.append((rater_pk << 32) | item_pk)
+            codes.append(_CODE_OF_ANSWER[answer])
+    return np.asarray(keys, dtype=np.int64), np.asarray(codes, dtype=np.int64)
 
 
 def _numbered(reader, parsed: _Parsed) -> Iterator[tuple[int, list[str]]]:

@@ -14,7 +14,8 @@ What the paper needs (Mansbridge et al. 2019, Sect. 3.2 and 3.3):
   :func:`position_bias` for the left/right counterbalancing; :func:`bradley_terry` for one
   ranking of all four models.
 - Table 4, "does this sentence make sense?": :func:`proportion_ci` per model and length bucket,
-  :func:`two_proportions` (or :func:`fisher_exact_2x2`) for pairs of models, :func:`holm`,
+  :func:`two_proportions` (or :func:`fisher_exact_2x2`) for pairs of models, with
+  :func:`cluster_bootstrap_difference` for raters who judged both, :func:`holm`,
   :func:`chi_square_across` for all models at once.
 - Planning a survey: :func:`sample_size_win_rate` and :func:`sample_size_two_proportions`,
   inflated by the design effect of clustering.
@@ -261,6 +262,32 @@ class ClusterBootstrapResult:
     n_boot: int
     standard_error: float
     design_effect: float
+
+
+@dataclass(frozen=True)
+class ClusterBootstrapDifferenceResult:
+    """Percentile interval for ``proportion1 - proportion2``, resampling whole clusters.
+
+    Both proportions are pooled (``k1 / n1`` and ``k2 / n2``) over the clusters that answered
+    that group; a cluster may answer one group, the other, or both. ``n_boot_failed`` counts
+    replicates that drew no answer for a group (no difference defined); they are left out,
+    and ``standard_error`` is the standard deviation of the others.
+    """
+
+    k1: int
+    n1: int
+    k2: int
+    n2: int
+    n_clusters: int
+    proportion1: float
+    proportion2: float
+    difference: float
+    ci_low: float
+    ci_high: float
+    confidence_level: float
+    n_boot: int
+    n_boot_failed: int
+    standard_error: float
 
 
 @dataclass(frozen=True)
@@ -772,27 +799,9 @@ def cluster_bootstrap_counts(
         first = int(np.flatnonzero(bad)[0])
         _check_counts(int(ks_int[first]), int(ns_int[first]))
 
-    rng = _rng(seed)
+    sums = _cluster_resample_sums(np.column_stack([ks_int, ns_int]), n_boot, _rng(seed))
+    proportions = sums[:, 0] / sums[:, 1]
     n_clusters = ks_int.size
-    patterns, pattern_counts = np.unique(
-        np.column_stack([ks_int, ns_int]), axis=0, return_counts=True
-    )
-    draw_patterns = len(patterns) * _MULTINOMIAL_CELL_COST < n_clusters
-    width = len(patterns) if draw_patterns else n_clusters
-    chunk = max(1, _BOOTSTRAP_CHUNK_ELEMENTS // width)
-    boot_k = np.empty(n_boot)
-    boot_n = np.empty(n_boot)
-    for start in range(0, n_boot, chunk):
-        size = min(chunk, n_boot - start)
-        if draw_patterns:
-            draws = rng.multinomial(n_clusters, pattern_counts / n_clusters, size=size)
-            boot_k[start : start + size] = draws @ patterns[:, 0]
-            boot_n[start : start + size] = draws @ patterns[:, 1]
-        else:
-            indices = rng.integers(0, n_clusters, size=(size, n_clusters))
-            boot_k[start : start + size] = ks_int[indices].sum(axis=1)
-            boot_n[start : start + size] = ns_int[indices].sum(axis=1)
-    proportions = boot_k / boot_n
 
     k, n = int(ks_int.sum()), int(ns_int.sum())
     estimate = k / n
@@ -842,6 +851,115 @@ def cluster_bootstrap_proportion(
     ks = np.bincount(codes[flags], minlength=n_clusters)
     return cluster_bootstrap_counts(
         ks, ns, confidence_level=confidence_level, n_boot=n_boot, seed=seed
+    )
+
+
+def _check_cluster_counts(ks: ArrayLike, ns: ArrayLike, names: tuple[str, str]) -> tuple:
+    """Per-cluster counts as int64 arrays; a cluster may have ``n`` 0 (it skipped the group)."""
+    ks_array, ns_array = np.asarray(ks).ravel(), np.asarray(ns).ravel()
+    _check_same_length(names[0], ks_array, names[1], ns_array)
+    for name, values in zip(names, (ks_array, ns_array), strict=True):
+        fractional = np.asarray(values, dtype=float) % 1 != 0
+        if fractional.any():
+            raise ValueError(INTEGER_ERROR.format(name=name, value=_plain(values[fractional][0])))
+    ks_int, ns_int = ks_array.astype(np.int64), ns_array.astype(np.int64)
+    bad = (ns_int < 0) | (ks_int < 0) | (ks_int > ns_int)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise ValueError(K_RANGE_ERROR.format(k=int(ks_int[first]), n=int(ns_int[first])))
+    return ks_int, ns_int
+
+
+def _cluster_resample_sums(columns: np.ndarray, n_boot: int, rng: np.random.Generator):
+    """Column sums over ``n_boot`` resamples of the rows (clusters) of ``columns`` (C, m).
+
+    Each resample draws C rows with replacement. Rows with the same values are
+    interchangeable, so when there are few distinct rows one multinomial count per distinct
+    row gives exactly the distribution of drawing rows; otherwise row indices are drawn.
+    Returns an (n_boot, m) float array.
+    """
+    n_clusters = columns.shape[0]
+    patterns, pattern_counts = np.unique(columns, axis=0, return_counts=True)
+    draw_patterns = len(patterns) * _MULTINOMIAL_CELL_COST < n_clusters
+    width = len(patterns) if draw_patterns else n_clusters
+    chunk = max(1, _BOOTSTRAP_CHUNK_ELEMENTS // width)
+    sums = np.empty((n_boot, columns.shape[1]))
+    for start in range(0, n_boot, chunk):
+        size = min(chunk, n_boot - start)
+        if draw_patterns:
+            draws = rng.multinomial(n_clusters, pattern_counts / n_clusters, size=size)
+            for column in range(columns.shape[1]):
+                sums[start : start + size, column] = draws @ patterns[:, column]
+        else:
+            indices = rng.integers(0, n_clusters, size=(size, n_clusters))
+            for column in range(columns.shape[1]):
+                sums[start : start + size, column] = columns[indices, column].sum(axis=1)
+    return sums
+
+
+def cluster_bootstrap_difference(
+    ks1: Sequence[int] | ArrayLike,
+    ns1: Sequence[int] | ArrayLike,
+    ks2: Sequence[int] | ArrayLike,
+    ns2: Sequence[int] | ArrayLike,
+    *,
+    confidence_level: float = DEFAULT_CONFIDENCE_LEVEL,
+    n_boot: int = DEFAULT_N_BOOT,
+    seed: Seed = None,
+) -> ClusterBootstrapDifferenceResult:
+    """Cluster bootstrap of the difference of two pooled proportions from per-cluster counts.
+
+    Cluster ``i`` (a rater) gave ``ks1[i]`` successes out of ``ns1[i]`` answers in group 1
+    and ``ks2[i]`` out of ``ns2[i]`` in group 2; either ``n`` may be 0 (the rater did not
+    answer that group). Each replicate draws as many clusters as there are, with
+    replacement, keeping a rater's answers to both groups together, and computes
+    ``sum(k1) / sum(n1) - sum(k2) / sum(n2)``; the interval is the percentile interval of the
+    replicates. This keeps the correlation a rater induces within and across groups (a
+    lenient rater raises both), which :func:`two_proportions` ignores. Replicates that drew
+    no answer for a group are left out and counted in ``n_boot_failed``. As with
+    :func:`cluster_bootstrap_proportion`, trust it with 20 or more raters.
+    """
+    ks1_int, ns1_int = _check_cluster_counts(ks1, ns1, ("ks1", "ns1"))
+    ks2_int, ns2_int = _check_cluster_counts(ks2, ns2, ("ks2", "ns2"))
+    _check_same_length("ks1", ks1_int, "ks2", ks2_int)
+    if ks1_int.size == 0:
+        raise ValueError(EMPTY_ERROR.format(name="ks1"))
+    for name, ns in (("ns1", ns1_int), ("ns2", ns2_int)):
+        if ns.sum() < 1:
+            raise ValueError(N_POSITIVE_ERROR.format(name=f"sum of {name}", value=int(ns.sum())))
+    confidence_level = _check_open_unit("confidence_level", confidence_level)
+    n_boot = _check_integer("n_boot", n_boot)
+    if n_boot < 1:
+        raise ValueError(N_POSITIVE_ERROR.format(name="n_boot", value=n_boot))
+
+    columns = np.column_stack([ks1_int, ns1_int, ks2_int, ns2_int])
+    sums = _cluster_resample_sums(columns, n_boot, _rng(seed))
+    defined = (sums[:, 1] > 0) & (sums[:, 3] > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        differences = sums[:, 0] / sums[:, 1] - sums[:, 2] / sums[:, 3]
+    differences = differences[defined]
+
+    k1, n1, k2, n2 = (int(total) for total in columns.sum(axis=0))
+    tail = (1 - confidence_level) / 2
+    if differences.size:
+        low, high = np.quantile(differences, [tail, 1 - tail])
+    else:
+        low = high = math.nan
+    return ClusterBootstrapDifferenceResult(
+        k1=k1,
+        n1=n1,
+        k2=k2,
+        n2=n2,
+        n_clusters=int(columns.shape[0]),
+        proportion1=k1 / n1,
+        proportion2=k2 / n2,
+        difference=k1 / n1 - k2 / n2,
+        ci_low=float(low),
+        ci_high=float(high),
+        confidence_level=confidence_level,
+        n_boot=n_boot,
+        n_boot_failed=int(n_boot - differences.size),
+        standard_error=float(differences.std(ddof=1)) if differences.size > 1 else math.nan,
     )
 
 

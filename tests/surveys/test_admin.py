@@ -220,3 +220,47 @@ def test_charlie_without_survey_permissions_is_forbidden(client, charlie, table_
     )
     assert response.status_code == 403
     assert not Survey.objects.filter(name="x").exists()
+
+
+# --- Dave: staff who may add answers, but not raters, items or surveys -------------------------
+
+CSV_TEXT = "rater,item,model_1,model_2,winner\nr1,i1,A,B,A\n"
+
+
+def staff_with(*codenames: str) -> User:
+    user = User.objects.create_user("dave", password="x", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(content_type__app_label="surveys", codename__in=codenames)
+    )
+    return user
+
+
+def test_staff_with_only_add_response_may_not_import(client, table_2_survey):
+    client.force_login(staff_with("add_response", "view_survey"))
+    assert client.get(IMPORT_URL).status_code == 403
+    response = client.post(
+        IMPORT_URL, {"survey": "Table 2", "kind": "pairwise", "file": upload("a.csv", CSV_TEXT)}
+    )
+    assert response.status_code == 403
+    assert not table_2_survey.raters.filter(external_id="r1").exists()
+    listing = client.get(reverse("admin:surveys_survey_changelist"))
+    assert "Import responses" not in listing.text
+
+
+def test_importing_without_add_survey_may_not_create_a_survey(client):
+    client.force_login(staff_with("add_response", "add_rater", "add_item"))
+    response = client.post(
+        IMPORT_URL, {"survey": "new one", "kind": "pairwise", "file": upload("a.csv", CSV_TEXT)}
+    )
+    assert response.status_code == 200
+    assert "you may not create surveys" in response.text
+    assert not Survey.objects.exists()
+
+
+def test_importing_into_an_existing_survey_needs_no_add_survey(client, table_2_survey):
+    client.force_login(staff_with("add_response", "add_rater", "add_item", "view_survey"))
+    response = client.post(
+        IMPORT_URL, {"survey": "Table 2", "kind": "pairwise", "file": upload("a.csv", CSV_TEXT)}
+    )
+    assert response.status_code == 302
+    assert table_2_survey.raters.filter(external_id="r1").exists()

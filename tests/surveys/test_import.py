@@ -303,3 +303,86 @@ def test_without_json_the_command_prints_a_sentence(tmp_path):
 def test_a_large_import_refreshes_the_planner_statistics_and_still_imports(tmp_path, monkeypatch):
     monkeypatch.setattr(services, "ANALYZE_AFTER", 1)  # ANALYZE runs on PostgreSQL, else nothing
     assert run(write(tmp_path, PAIRWISE))["responses_created"] == 3
+
+
+# --- Re-imports read only the file's raters; stored items get their missing sentence --------
+
+
+def test_a_re_import_reads_only_the_stored_answers_of_the_files_raters(tmp_path, monkeypatch):
+    header = "rater,item,model_1,model_2,winner\n"
+    stored = "".join(f"r{r},i{i},A,B,{'AB'[(r + i) % 2]}\n" for r in range(12) for i in range(3))
+    run(write(tmp_path, header + stored))
+    monkeypatch.setattr(services, "RATER_LOOKUP_CHUNK", 2)  # several lookups, each short
+    read: list[int] = []
+    real = services._stored_answers
+
+    def spy(survey, rater_pks):
+        keys, codes = real(survey, rater_pks)
+        read.append(len(keys))
+        return keys, codes
+
+    monkeypatch.setattr(services, "_stored_answers", spy)
+    # r3 and r7 repeat stored answers, r5 contradicts one, r99 is new.
+    again = header + "r3,i0,A,B,B\nr7,i2,A,B,B\nr5,i1,A,B,B\nr99,i0,A,B,A\n"
+
+    message = refused(write(tmp_path, again, "again.csv"))
+
+    assert read == [9]  # three answers each of r3, r5 and r7, not all 36
+    assert message.count("line ") == 1
+    assert "line 4: rater 'r5' already answered item 'i1' with 'model_1'" in message
+    summary = run(write(tmp_path, header + "r3,i0,A,B,B\nr7,i2,A,B,B\nr99,i0,A,B,A\n", "ok.csv"))
+    assert (summary["responses_created"], summary["responses_skipped"]) == (1, 2)
+
+
+def test_the_lookup_of_stored_answers_filters_by_rater_in_sql(tmp_path):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    run(write(tmp_path, PAIRWISE))
+    with CaptureQueriesContext(connection) as queries:
+        run(write(tmp_path, PAIRWISE))
+    reads = [q["sql"] for q in queries if '"answer"' in q["sql"] and "SELECT" in q["sql"]]
+    assert reads and all('"rater_id" IN (' in sql for sql in reads)
+
+
+SENTENCELESS = "rater,item,model,sentence,meaningful,length\nr1,s1,VAE,,yes,4\n"
+
+
+def test_a_later_file_saves_the_sentence_of_an_item_stored_without_one(tmp_path):
+    run(write(tmp_path, SENTENCELESS), kind="meaningfulness")
+    assert Item.objects.get(key="s1").text_1 == ""
+
+    summary = run(write(tmp_path, MEANINGFULNESS, "with.csv"), kind="meaningfulness")
+
+    assert summary["items_updated"] == 1
+    item = Item.objects.get(key="s1")
+    assert (item.text_1, item.length) == ("she just looked up", 4)
+    assert summary["responses_skipped"] == 1  # r1's answer to s1 was already there
+    again = run(write(tmp_path, MEANINGFULNESS, "with.csv"), kind="meaningfulness")
+    assert again["items_updated"] == 0
+
+
+def test_the_sentence_is_saved_in_the_imports_transaction(tmp_path, monkeypatch):
+    from django.db import IntegrityError
+
+    run(write(tmp_path, SENTENCELESS), kind="meaningfulness")
+
+    def collide(*args, **kwargs):
+        raise IntegrityError("another import wrote the same answer")
+
+    monkeypatch.setattr(Response.objects, "bulk_create", collide)
+    message = refused(write(tmp_path, MEANINGFULNESS, "with.csv"), kind="meaningfulness")
+
+    assert "Another import wrote answers" in message
+    assert Item.objects.get(key="s1").text_1 == ""  # rolled back with the answers
+
+
+def test_a_sentence_of_another_length_than_the_stored_item_is_refused(tmp_path):
+    run(write(tmp_path, SENTENCELESS), kind="meaningfulness")
+    longer = "rater,item,model,sentence,meaningful\nr2,s1,VAE,she just looked up again,yes\n"
+
+    message = refused(write(tmp_path, longer, "longer.csv"), kind="meaningfulness")
+
+    assert "line 2: item 's1' is 4 words long in the survey, but this sentence has 5" in message
+    assert Item.objects.get(key="s1").text_1 == ""
+    assert not Response.objects.filter(rater__external_id="r2").exists()

@@ -47,8 +47,9 @@ def test_every_table_2_result_is_significant_beyond_99_percent(table_2):
     table = table_2.table
     assert (table.pvalue < 0.01).all()
     assert (table.pvalue_holm < 0.01).all()
+    assert table.significant_holm.all() and table.significant_clustered.all()
     assert table.significant.all()
-    assert (table.ci_low > 50).all()
+    assert (table.ci_low > 50).all() and (table.cluster_ci_low > 50).all()
 
 
 def test_table_2_delegates_its_test_and_interval_to_scipy(table_2):
@@ -81,6 +82,62 @@ def test_position_bias_is_reported_when_the_left_side_is_known(table_2):
 def test_bradley_terry_ranks_the_four_models_as_the_paper_does(table_2):
     ranking = table_2.bradley_terry.model.tolist()
     assert ranking == ["AutoGen (m=2)", "AutoGen (m=1)", "VAE (annealing)", "VAE"]
+
+
+@pytest.fixture
+def one_keen_rater(db) -> Survey:
+    """120 decisive answers, 90 for A, but one rater gave 60 of them for A; the five others
+    split 6/6. The exact test finds a preference; resampling raters does not."""
+    header = ["rater", "item", "model_1", "model_2", "winner"]
+    rows = [["keen", f"k{i}", "A", "B", "A"] for i in range(60)]
+    rows += [[f"r{r}", f"r{r}-{i}", "A", "B", "AB"[i % 2]] for r in range(5) for i in range(12)]
+    responses_import(survey_name="keen", kind="pairwise", file=csv_bytes(header, rows))
+    return Survey.objects.get(name="keen")
+
+
+def test_one_keen_rater_makes_the_exact_test_but_not_the_clustered_interval_significant(
+    one_keen_rater,
+):
+    report = reports.report_build(survey=one_keen_rater)
+    row = report.table.iloc[0]
+
+    assert (row.wins_1, row.n, row.raters) == (90, 120, 6)
+    assert row.pvalue < 1e-7 and row.significant_holm
+    # (5/6)^6 = 33% of resamples miss the keen rater and give exactly 50%.
+    assert row.cluster_ci_low == 50.0 and not row.significant_clustered
+    assert not row.significant
+
+    document = json.loads(reports.report_json(report))
+    json_row = document["rows"][0]
+    for key in (
+        "model_1", "model_2", "n", "wins_1", "pct_1", "pvalue", "pvalue_holm", "ci_low",
+        "ci_high",
+    ):  # fmt: skip
+        assert key in json_row
+    assert (json_row["significant"], json_row["significant_holm"]) == (False, True)
+    assert json_row["significant_clustered"] is False
+    assert "significant_clustered" in document["methods"]
+    assert "| Holm test only " in reports.report_markdown(report)
+    assert "A vs B: only 6 raters; with fewer than 20" in " ".join(report.notes)
+
+
+def test_the_few_raters_note_names_the_papers_first_table_2_row(table_2):
+    notes = [note for note in table_2.notes if "raters; with fewer than 20" in note]
+    assert notes[0].startswith("VAE (annealing) vs VAE: only 6 raters")
+    assert notes[1].startswith("AutoGen (m=1) vs VAE (annealing): only 13 raters")
+    assert len(notes) == 2  # the third row has 23 raters
+    html = reports.report_html(table_2)
+    assert "VAE (annealing) vs VAE: only 6 raters" in html
+    assert "significant_clustered" in html
+
+
+def test_the_datasheet_and_html_say_what_significant_means(table_2, table_4):
+    for report in (table_2, table_4):
+        sheet, html = reports.datasheet(report), reports.report_html(report)
+        assert "- significant: both significant_holm and significant_clustered" in sheet
+        assert "- significant_clustered: the 99% rater-clustered interval" in sheet
+        assert "<dt>significant</dt><dd>both significant_holm and significant_clustered" in html
+        assert "<dt>significant_clustered</dt><dd>the 99% rater-clustered interval" in html
 
 
 def test_a_declared_orientation_turns_a_comparison_around(table_2_survey):
@@ -142,6 +199,9 @@ def test_a_pair_whose_answers_were_all_discarded_has_no_p_value(db):
     assert pd.isna(row.pvalue) and pd.isna(row.pvalue_holm)
     assert any("Bradley–Terry scores not estimated" in note for note in report.notes)
     json.loads(reports.report_json(report))  # missing numbers are null, still valid JSON
+    assert row.significant is pd.NA and row.significant_clustered is pd.NA
+    shown = reports._display_tables(report, latex=False)[0][1]
+    assert shown.significant.tolist()[1] == "–"
 
 
 # --- Table 4 ---------------------------------------------------------------------------------
@@ -208,6 +268,19 @@ def test_json_has_the_survey_the_settings_and_a_row_per_comparison(table_2):
     assert (row["ci_low"], row["ci_high"]) != (None, None)
     assert [r["n"] for r in document["rows"]] == [120, 260, 575]
     assert document["software"]["Django"].startswith("5.2")
+
+
+def test_table_4_differences_carry_a_rater_clustered_interval_and_verdict(table_4):
+    differences = table_4.differences
+    assert (differences.raters == 23).all()
+    assert (differences.cluster_ci_low <= differences.difference).all()
+    assert (differences.difference <= differences.cluster_ci_high).all()
+    excludes_zero = (differences.cluster_ci_low > 0) | (differences.cluster_ci_high < 0)
+    assert differences.significant_clustered.tolist() == excludes_zero.tolist()
+    both = differences.significant_holm & differences.significant_clustered
+    assert differences.significant.tolist() == both.tolist()
+    shown = reports.report_markdown(table_4)
+    assert "99% CI (raters)" in shown
 
 
 def test_meaningfulness_json_nests_short_and_long_per_model(table_4):

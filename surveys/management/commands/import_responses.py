@@ -35,6 +35,11 @@ class Command(BaseCommand):
             f"Survey {summary.survey!r} ({summary.kind}"
             f"{', created' if summary.survey_created else ''}): {summary.rows} rows, "
             f"{summary.responses_created} answers imported, {summary.responses_skipped} already "
-            f"there, {summary.raters_created} new raters, {summary.items_created} new items "
-            f"in {summary.seconds:.1f} s."
+            f"there, {summary.raters_created} new raters, {summary.items_created} new items"
+            f"{_updated(summary.items_updated)} in {summary.seconds:.1f} s."
         )
+
+
+def _updated(items: int) -> str:
+    """ ", N stored items given their sentence" when the file filled any in."""
+    return f", {items} stored items given their sentence" if items else ""
