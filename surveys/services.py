@@ -507,7 +507,7 @@ class _Parsed:
         known = np.flatnonzero((row_rater_pk >= 0) & (row_item_pk >= 0))
         if not known.size:
             return
-        stored_keys, stored_answers = _stored_answers(survey, np.unique(row_rater_pk[known]))
+        stored_keys, stored_answers = _stored_answers(np.unique(row_rater_pk[known]))
         if not stored_keys.size:
             return
         stored_order = np.argsort(stored_keys)
@@ -592,16 +592,18 @@ class _Parsed:
         }
 
 
-def _stored_answers(survey: Survey, rater_pks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Stored answers of the given raters only: keys ``rater_pk << 32 | item_pk`` and answer
-    codes. A file that touches a few raters reads a few of a million stored answers."""
+def _stored_answers(rater_pks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Stored answers of the given raters (all of one survey) only: keys
+    ``rater_pk << 32 | item_pk`` and answer codes. A file that touches a few raters reads a few
+    of a million stored answers."""
     keys: list[int] = []
     codes: list[int] = []
     for start in range(0, len(rater_pks), RATER_LOOKUP_CHUNK):
         chunk = rater_pks[start : start + RATER_LOOKUP_CHUNK].tolist()
+        # The raters are this survey's, so no join through items is needed: the rater index
+        # answers it (with the join, SQLite scanned every stored answer once per chunk).
         rows = (
-            survey.responses()
-            .filter(rater_id__in=chunk)
+            Response.objects.filter(rater_id__in=chunk)
             .values_list("rater_id", "item_id", "answer")
             .order_by()
             .iterator(chunk_size=BATCH_SIZE)

@@ -316,8 +316,8 @@ def test_a_re_import_reads_only_the_stored_answers_of_the_files_raters(tmp_path,
     read: list[int] = []
     real = services._stored_answers
 
-    def spy(survey, rater_pks):
-        keys, codes = real(survey, rater_pks)
+    def spy(rater_pks):
+        keys, codes = real(rater_pks)
         read.append(len(keys))
         return keys, codes
 
