@@ -2,6 +2,7 @@
 
 import sqlite3
 
+from models_core.management.commands.demo import REFUSED_IN_PRODUCTION
 from tests.conftest import TEST_SECRET_KEY, clean_env, run_manage
 
 
@@ -26,4 +27,4 @@ def test_demo_refuses_production_mode(tmp_path):
     )
     result = run_manage("demo", "--no-serve", env=env)
     assert result.returncode != 0
-    assert "refused in production mode" in result.stderr
+    assert REFUSED_IN_PRODUCTION in result.stderr
