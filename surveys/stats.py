@@ -779,25 +779,15 @@ def cluster_bootstrap_counts(
     cluster indices are drawn directly. Either way nothing loops over answers or clusters
     in Python. ``seed`` (an int or a ``numpy.random.Generator``) makes the result repeatable.
     """
-    ks_array = np.asarray(ks).ravel()
-    ns_array = np.asarray(ns).ravel()
-    _check_same_length("ks", ks_array, "ns", ns_array)
-    if ks_array.size == 0:
+    ks_int, ns_int = _check_cluster_counts(ks, ns, ("ks", "ns"))
+    if ks_int.size == 0:
         raise ValueError(EMPTY_ERROR.format(name="ks"))
-    confidence_level = _check_open_unit("confidence_level", confidence_level)
-    n_boot = _check_integer("n_boot", n_boot)
-    if n_boot < 1:
-        raise ValueError(N_POSITIVE_ERROR.format(name="n_boot", value=n_boot))
-    for name, array in (("ks", ks_array), ("ns", ns_array)):
-        fractional = np.asarray(array, dtype=float) % 1 != 0
-        if fractional.any():
-            raise ValueError(INTEGER_ERROR.format(name=name, value=_plain(array[fractional][0])))
-    ks_int = ks_array.astype(np.int64)
-    ns_int = ns_array.astype(np.int64)
-    bad = (ns_int < 1) | (ks_int < 0) | (ks_int > ns_int)
-    if bad.any():
-        first = int(np.flatnonzero(bad)[0])
+    empty = ns_int < 1  # unlike a difference's groups, every cluster here gave an answer
+    if empty.any():
+        first = int(np.flatnonzero(empty)[0])
         _check_counts(int(ks_int[first]), int(ns_int[first]))
+    confidence_level = _check_open_unit("confidence_level", confidence_level)
+    n_boot = _check_n_boot(n_boot)
 
     sums = _cluster_resample_sums(np.column_stack([ks_int, ns_int]), n_boot, _rng(seed))
     proportions = sums[:, 0] / sums[:, 1]
@@ -852,6 +842,14 @@ def cluster_bootstrap_proportion(
     return cluster_bootstrap_counts(
         ks, ns, confidence_level=confidence_level, n_boot=n_boot, seed=seed
     )
+
+
+def _check_n_boot(n_boot: int) -> int:
+    """A positive whole number of bootstrap replicates."""
+    n_boot = _check_integer("n_boot", n_boot)
+    if n_boot < 1:
+        raise ValueError(N_POSITIVE_ERROR.format(name="n_boot", value=n_boot))
+    return n_boot
 
 
 def _check_cluster_counts(ks: ArrayLike, ns: ArrayLike, names: tuple[str, str]) -> tuple:
@@ -928,9 +926,7 @@ def cluster_bootstrap_difference(
         if ns.sum() < 1:
             raise ValueError(N_POSITIVE_ERROR.format(name=f"sum of {name}", value=int(ns.sum())))
     confidence_level = _check_open_unit("confidence_level", confidence_level)
-    n_boot = _check_integer("n_boot", n_boot)
-    if n_boot < 1:
-        raise ValueError(N_POSITIVE_ERROR.format(name="n_boot", value=n_boot))
+    n_boot = _check_n_boot(n_boot)
 
     columns = np.column_stack([ks1_int, ns1_int, ks2_int, ns2_int])
     sums = _cluster_resample_sums(columns, n_boot, _rng(seed))
@@ -1149,9 +1145,7 @@ def bradley_terry_from_wins(
     if len(names) != size:
         raise ValueError(LABELS_LENGTH_ERROR.format(size=size, labels=labels))
     confidence_level = _check_open_unit("confidence_level", confidence_level)
-    n_boot = _check_integer("n_boot", n_boot)
-    if n_boot < 1:
-        raise ValueError(N_POSITIVE_ERROR.format(name="n_boot", value=n_boot))
+    n_boot = _check_n_boot(n_boot)
     reached = _reachable_with_first(counts[None])[0]
     if not reached.all():
         raise ValueError(
