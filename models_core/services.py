@@ -45,6 +45,13 @@ CORPUS_FOLDER_EXISTS = "{path} exists already (a deleted corpus?); move it away 
 CORPUS_UNKNOWN = "No corpus named {name!r}; import it first (manage.py import_corpus)."
 RUN_NOT_TRAINABLE = "Run {pk} is {status}: only a queued run can be trained (resume it first)."
 M_ONLY_FOR_AUTOGEN = "--m applies to the autogen model only (m=0 for vae and vae-anneal)."
+ANNEAL_ONLY_FOR_VAE_ANNEAL = (
+    "--anneal applies to vae-anneal only (vae and autogen are trained without annealing)."
+)
+BATCH_TOO_LARGE = (
+    "Batch size {batch} exceeds the {n} training sentences of corpus {name!r}; "
+    "use --batch-size {n} or less."
+)
 
 OBJECTIVES = tuple(TrainingRun.Objective.values)
 # Curve points written per evaluation interval: enough for Fig. 2, few rows per run.
@@ -85,7 +92,7 @@ def corpus_import(
     root.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
     try:
-        info = text.prepare_corpus(
+        info = _prepare_corpus(
             paths,
             scratch,
             fmt=fmt,
@@ -118,6 +125,16 @@ def corpus_import(
     return corpus
 
 
+def _prepare_corpus(*args: Any, **kwargs: Any) -> text.CorpusInfo:
+    """`text.prepare_corpus`, its option errors (a vocabulary of 0, min > max) as refusals."""
+    try:
+        return text.prepare_corpus(*args, **kwargs)
+    except text.CorpusError:
+        raise  # names the file: the commands print it as it is
+    except ValueError as exc:
+        raise ServiceError(str(exc)) from None
+
+
 def corpus_get(name: str) -> Corpus:
     try:
         return Corpus.objects.get(name=name)
@@ -126,15 +143,46 @@ def corpus_get(name: str) -> Corpus:
 
 
 # ------------------------------------------------------------------------------------ runs
-def objective_for(kind: str, m: float | None) -> Objective:
-    """The paper model `kind` (``vae``, ``vae-anneal``, ``autogen``) as an `Objective`."""
+def objective_for(
+    kind: str,
+    m: float | None,
+    *,
+    anneal: str | None = None,
+    anneal_steps: int | None = None,
+    beta: float | None = None,
+    free_bits: float | None = None,
+) -> Objective:
+    """The paper model `kind` (``vae``, ``vae-anneal``, ``autogen``) as an `Objective`, with
+    the named options: the annealing schedule and its length (vae-anneal), a constant KL
+    weight β and free bits λ (any model)."""
     if kind not in OBJECTIVES:
         raise ServiceError(f"unknown model {kind!r}; choose from {', '.join(OBJECTIVES)}")
-    if kind == TrainingRun.Objective.AUTOGEN:
-        return autogen(1.0 if m is None else m)
-    if m not in (None, 0):
+    if m not in (None, 0) and kind != TrainingRun.Objective.AUTOGEN:
         raise ServiceError(M_ONLY_FOR_AUTOGEN)
-    return objective_preset(kind)
+    if anneal is not None and kind != TrainingRun.Objective.VAE_ANNEAL:
+        raise ServiceError(ANNEAL_ONLY_FOR_VAE_ANNEAL)
+    try:
+        if kind == TrainingRun.Objective.AUTOGEN:
+            obj = autogen(1.0 if m is None else m)
+        else:
+            obj = objective_preset(kind)
+        changes: dict[str, Any] = {"anneal": anneal, "beta": beta, "free_bits": free_bits}
+        if obj.anneal != "constant":
+            changes["anneal_steps"] = anneal_steps
+        return obj.replace(**{k: v for k, v in changes.items() if v is not None})
+    except ValueError as exc:  # out of range: m <= -1, beta < 0, ...
+        raise ServiceError(str(exc)) from None
+
+
+def device_check(device: str) -> None:
+    """Refuse a device this process cannot use (``cuda`` without a GPU), before a run exists.
+
+    For the in-process ``train`` command; a queued run is checked by the worker that takes it.
+    """
+    try:
+        resolve_device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise ServiceError(str(exc)) from None
 
 
 def run_create(
@@ -149,18 +197,21 @@ def run_create(
     seed: int = 0,
     device: str = "auto",
     bf16: bool = False,
+    anneal: str | None = None,
     anneal_steps: int | None = None,
+    beta: float | None = None,
+    free_bits: float | None = None,
 ) -> TrainingRun:
     """A queued run of the paper model `objective` on `corpus`, fully configured.
 
     The model's vocabulary is the corpus's most common ``preset.vocab_size`` entries (the
     corpus vocabulary is sorted by frequency, so this is a prefix of it).
     """
+    obj = objective_for(
+        objective, m, anneal=anneal, anneal_steps=anneal_steps, beta=beta, free_bits=free_bits
+    )
     try:
         base = preset(preset_name)
-        obj = objective_for(objective, m)
-        if anneal_steps is not None and obj.anneal != "constant":
-            obj = obj.replace(anneal_steps=anneal_steps)
         # Corpus.vocab_size counts the special tokens, as ModelConfig.vocab_size does.
         model_cfg = base.model.replace(vocab_size=min(base.model.vocab_size, corpus.vocab_size))
         model_cfg = model_cfg.replace(max_len=corpus.max_len)
@@ -171,6 +222,11 @@ def run_create(
         train_cfg = base.train.replace(**changes)
     except ValueError as exc:
         raise ServiceError(str(exc)) from None
+    if train_cfg.batch_size > corpus.n_train:
+        # Training batches are full ones (drop_last): fewer sentences than one batch is no run.
+        raise ServiceError(
+            BATCH_TOO_LARGE.format(batch=train_cfg.batch_size, n=corpus.n_train, name=corpus.name)
+        )
     return TrainingRun.objects.create(
         corpus=corpus,
         objective=objective,
@@ -416,9 +472,12 @@ def run_evaluate(
     test = text.load_encoded(run.corpus.directory, "test", vocab)
     if not test:
         raise ServiceError(f"Corpus {run.corpus.name!r} has no test sentences to evaluate on.")
-    result = metrics.evaluate(
-        model, test, iw_samples=iw_samples, seed=seed, prior_samples=prior_samples
-    )
+    try:
+        result = metrics.evaluate(
+            model, test, iw_samples=iw_samples, seed=seed, prior_samples=prior_samples
+        )
+    except ValueError as exc:  # an option out of range (iw_samples 0, ...)
+        raise ServiceError(str(exc)) from None
     result = {"run": run.pk, "model": run.label, "step": run.step, **result}
     run.final_metrics = {**run.final_metrics, "evaluation": result}
     run.save(update_fields=["final_metrics"])
@@ -428,6 +487,10 @@ def run_evaluate(
 DECODE_MODES = tuple(Decoding.Mode.values)
 # Prior samples drawn per wanted sentence before giving up on the display filter.
 FILTER_MAX_TRIES = 20
+FILTER_REFUSED = (
+    "{sentence!r} fails the paper filter (4–20 tokens, no unknown word); "
+    "drop --paper-filter or choose another sentence."
+)
 
 
 def run_decode(
@@ -449,9 +512,13 @@ def run_decode(
     - ``prior``: `n` sentences from z ~ N(0, I);
     - ``interpolate``: `steps` points between two sentences (given, or two test sentences).
 
-    With `paper_filter`, only sentences of 4–20 words without ``<unk>`` are kept (Sect. 3.2);
-    prior sampling then draws until it has `n` of them or gives up after
-    ``FILTER_MAX_TRIES · n`` draws.
+    With `paper_filter`, the paper's display filter (Sect. 3.2: 4–20 tokens, no ``<unk>``)
+    picks what is shown. Prior sampling draws until it has `n` passing sentences or gives up
+    after ``FILTER_MAX_TRIES · n`` draws. Reconstruction and interpolation filter their
+    inputs: test sentences are drawn among those that pass, and given sentences must pass.
+    Every model then decodes the same inputs for the same seed (what a pairwise survey
+    compares); filtering the outputs would drop each model's failures and hide them. Whether
+    an output passes is stored with it (`Decoding.passes_filter`).
     """
     if mode not in DECODE_MODES:
         raise ServiceError(f"unknown mode {mode!r}; choose from {', '.join(DECODE_MODES)}")
@@ -468,13 +535,23 @@ def run_decode(
             raise ServiceError(f"nothing to decode in {sentence!r}")
         return vocab.encode(tokens[: model.config.max_len])
 
+    sources: list[list[int]] = []
     if sentences:
         sources = [ids_of(s) for s in sentences]
-    else:
+        if paper_filter and mode != Decoding.Mode.PRIOR:
+            for sentence, ids in zip(sentences, sources, strict=True):
+                if not decode.display_filter(ids):
+                    raise ServiceError(FILTER_REFUSED.format(sentence=sentence))
+    elif mode != Decoding.Mode.PRIOR:
         test = text.load_encoded(run.corpus.directory, "test", vocab)
+        if paper_filter:
+            test = [s for s in test if decode.display_filter(s.tolist())]
         wanted = 2 if mode == Decoding.Mode.INTERPOLATE else n
         if len(test) < wanted:
-            raise ServiceError(f"Corpus {run.corpus.name!r} has too few test sentences.")
+            raise ServiceError(
+                f"Corpus {run.corpus.name!r} has {len(test)} test sentences"
+                f"{' passing the paper filter' if paper_filter else ''}; {wanted} wanted."
+            )
         picks = np.random.default_rng(seed).choice(len(test), size=wanted, replace=False)
         sources = [test[i].tolist() for i in picks]
 
@@ -523,8 +600,6 @@ def run_decode(
             rows = [(ends, seq) for seq in out.sequences]
     except ValueError as exc:
         raise ServiceError(str(exc)) from None
-    if paper_filter and mode == Decoding.Mode.RECONSTRUCT:
-        rows = [r for r in rows if decode.display_filter(r[1])]
 
     group = uuid.uuid4()
     used = {"beam": beam, "strategy": strategy, "seed": seed, "paper_filter": paper_filter}

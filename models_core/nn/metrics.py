@@ -323,6 +323,10 @@ def evaluate(
         raise ValueError("evaluate needs at least one sentence")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if iw_samples < 1 or prior_samples < 0:
+        raise ValueError(
+            f"need iw_samples >= 1 and prior_samples >= 0, got {iw_samples} and {prior_samples}"
+        )
     device = _device(model)
     generator = torch.Generator(device).manual_seed(seed)
     # Per-sentence results, indexed by the sentence's position in `data`.

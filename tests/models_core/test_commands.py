@@ -10,6 +10,8 @@ from django.core.management.base import CommandError
 
 from models_core import services
 from models_core.models import Corpus, MetricPoint, TrainingRun
+from models_core.nn import text
+from models_core.nn.decode import display_filter
 from models_core.nn.text import CorpusError
 
 pytestmark = pytest.mark.django_db
@@ -66,6 +68,22 @@ def test_a_directory_is_refused_in_one_line(tmp_path):
         call_command("import_corpus", str(tmp_path), "--name", "folder", stdout=StringIO())
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--vocab-size", "0"], "vocab_size must be at least 1"),
+        (["--min-len", "9", "--max-len", "3"], "min_len <= max_len"),
+        (["--test-fraction", "1"], "test_fraction must be between 0 and 1"),
+    ],
+)
+def test_bad_import_options_give_one_line_and_store_nothing(small_book, data_dir, options, message):
+    with pytest.raises(CommandError, match=message) as caught:
+        call_command("import_corpus", str(small_book), "--name", "x", *options, stdout=StringIO())
+    assert "\n" not in str(caught.value)
+    assert not Corpus.objects.exists()
+    assert not list((data_dir / "corpora").iterdir())  # no scratch folder left behind
+
+
 def test_a_corpus_name_is_not_overwritten(small_book):
     call_command("import_corpus", str(small_book), "--name", "once", stdout=StringIO())
     with pytest.raises(CommandError, match="exists already"):
@@ -107,13 +125,54 @@ def test_train_prints_the_run_and_its_final_metrics(small_book):
         (["--corpus", "missing", "--model", "vae"], "No corpus named 'missing'"),
         (["--corpus", "buster", "--model", "vae", "--m", "1"], "--m applies to the autogen"),
         (["--corpus", "buster", "--model", "autogen", "--m", "-1"], "m must exceed -1"),
+        (["--corpus", "buster", "--model", "vae", "--anneal", "logistic"], "--anneal applies"),
+        (["--corpus", "buster", "--model", "vae", "--beta", "-1"], "need beta >= 0"),
+        (["--corpus", "buster", "--model", "autogen", "--free-bits", "-0.5"], "free_bits >= 0"),
+        (["--corpus", "buster", "--model", "vae", "--batch-size", "100000"], "exceeds the"),
+        (["--corpus", "buster", "--model", "vae", "--batch-size", "0"], "batch_size"),
     ],
 )
 def test_train_refuses_bad_requests_in_one_line(small_book, args, message):
     call_command("import_corpus", str(small_book), "--name", "buster", stdout=StringIO())
-    with pytest.raises(CommandError, match=message):
+    with pytest.raises(CommandError, match=message) as caught:
         call_command("train", *args, "--preset", "tiny", "--steps", "5", stdout=StringIO())
+    assert "\n" not in str(caught.value)
     assert not TrainingRun.objects.exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_train_on_cuda_without_a_gpu_is_refused_before_a_run_exists(small_book):
+    call_command("import_corpus", str(small_book), "--name", "buster", stdout=StringIO())
+    with pytest.raises(CommandError, match="no CUDA device"):
+        call_command(
+            "train", "--corpus", "buster", "--model", "vae", "--device", "cuda", stdout=StringIO()
+        )
+    assert not TrainingRun.objects.exists()
+
+
+def test_train_takes_the_schedule_beta_and_free_bits_by_name(small_book):
+    call_command("import_corpus", str(small_book), "--name", "buster", stdout=StringIO())
+    report = run_json(
+        "train",
+        "--corpus=buster",
+        "--model=vae-anneal",
+        "--anneal=logistic",
+        "--anneal-steps=20",
+        "--beta=0.5",
+        "--free-bits=0.1",
+        "--preset=tiny",
+        "--steps=20",
+        "--no-progress",
+    )
+    run = TrainingRun.objects.get(pk=report["run"])
+    objective = run.config["objective"]
+    assert (objective["anneal"], objective["anneal_steps"]) == ("logistic", 20)
+    assert (objective["beta"], objective["free_bits"]) == (0.5, 0.1)
+    # β(t) = 0.5 · logistic(t): it rises through training and never exceeds β.
+    weights = list(run.metrics.filter(split="train").values_list("beta", flat=True))
+    assert len(weights) >= 2
+    assert weights == sorted(weights)
+    assert 0 < weights[0] < 0.1 and 0.4 < weights[-1] <= 0.5
 
 
 def test_a_cancel_request_stops_a_run_after_a_checkpoint(small_book, monkeypatch):
@@ -204,6 +263,40 @@ def test_evaluate_and_decode_a_trained_run(small_book):
 
     with pytest.raises(CommandError, match="No training run 'nope'"):
         call_command("decode", "nope", "--mode", "prior", stdout=StringIO())
+    with pytest.raises(CommandError, match="iw_samples >= 1") as caught:
+        call_command("evaluate", str(run_id), "--iw-samples", "0", stdout=StringIO())
+    assert "\n" not in str(caught.value)
+
+
+def test_the_paper_filter_picks_inputs_for_reconstruction_and_outputs_for_the_prior(small_book):
+    corpus = services.corpus_import(name="buster", paths=[small_book], vocab_size=500)
+    run = services.run_create(
+        corpus=corpus, objective="vae", preset_name="small", steps=2, batch_size=8
+    )
+    services.run_train(run)
+    vocab = services._vocab_for(run, run.config["model"]["vocab_size"])
+    test = text.load_encoded(corpus.directory, "test", vocab)
+    passing = [s for s in test if display_filter(s.tolist())]
+    failing = [s for s in test if not display_filter(s.tolist())]
+    assert len(passing) >= 12 and failing  # a 500-word vocabulary leaves <unk> in some
+
+    recon = services.run_decode(run, mode="reconstruct", n=12, beam=2, paper_filter=True)
+    assert len(recon) == 12  # every input decoded: nothing dropped afterwards
+    assert all(display_filter(text.tokenize(d.source)) for d in recon)
+    unfiltered = services.run_decode(run, mode="reconstruct", n=12, beam=2)
+    assert not all(display_filter(text.tokenize(d.source)) for d in unfiltered)
+
+    bad = " ".join(vocab.decode(failing[0].tolist()))
+    with pytest.raises(services.ServiceError, match="fails the paper filter"):
+        services.run_decode(run, mode="interpolate", sentences=[bad, bad], paper_filter=True)
+    path = services.run_decode(run, mode="interpolate", beam=2, paper_filter=True)
+    ends = path[0].source.split(" → ")
+    assert len(path) == 10 and all(display_filter(text.tokenize(e)) for e in ends)
+
+    prior = services.run_decode(run, mode="prior", n=3, strategy="greedy", paper_filter=True)
+    assert prior and all(d.passes_filter for d in prior)
+    raw = services.run_decode(run, mode="prior", n=20, strategy="greedy")
+    assert not all(d.passes_filter for d in raw)  # so the filter did drop samples
 
 
 def test_a_corpus_name_that_is_not_a_slug_is_refused_before_any_file_work(small_book, data_dir):

@@ -278,6 +278,11 @@ def test_generation_draws_z_from_the_prior_by_seed(model):
     assert first.z.shape == (4, CFG.latent_dim)
     torch.testing.assert_close(first.z, again.z)
     assert first.sequences == again.sequences
+    # z is the seeded generator's standard normal draw, not a posterior or a scaled one.
+    expected = torch.randn((4, CFG.latent_dim), generator=make_generator(3, model))
+    torch.testing.assert_close(first.z, expected)
+    many = generate(model, 400, strategy="greedy", generator=make_generator(4, model)).z
+    assert abs(many.mean().item()) < 0.05 and abs(many.std().item() - 1.0) < 0.05
 
 
 def test_interpolation_path_has_even_steps_and_exact_ends():

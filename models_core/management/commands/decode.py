@@ -16,7 +16,12 @@ class Command(JsonCommand):
         parser.add_argument("--beam", type=int, default=15, help="beam width (paper: 15)")
         parser.add_argument("--strategy", choices=STRATEGIES, default="beam")
         parser.add_argument("--steps", type=int, default=10, help="interpolation points")
-        parser.add_argument("--paper-filter", action="store_true", help="keep 4–20 words, no <unk>")
+        parser.add_argument(
+            "--paper-filter",
+            action="store_true",
+            help="the paper's filter, 4–20 tokens and no <unk>: on the prior's samples, "
+            "and on the inputs of reconstruct and interpolate",
+        )
         parser.add_argument("--sentence", action="append", default=[], dest="sentences")
         parser.add_argument("--seed", type=int, default=0)
 

@@ -3,6 +3,7 @@
 from models_core import services
 from models_core.management.commands._base import JsonCommand
 from models_core.nn.config import PRESETS
+from models_core.nn.objectives import SCHEDULES
 from models_core.nn.train import TqdmProgress
 
 
@@ -18,13 +19,25 @@ class Command(JsonCommand):
         parser.add_argument("--steps", type=int)
         parser.add_argument("--batch-size", type=int)
         parser.add_argument("--lr", type=float)
-        parser.add_argument("--anneal-steps", type=int, help="KL warm-up length (vae-anneal)")
+        parser.add_argument(
+            "--anneal",
+            choices=[s for s in SCHEDULES if s != "constant"],
+            help="vae-anneal's KL schedule (default linear, as the paper's code)",
+        )
+        parser.add_argument(
+            "--anneal-steps", type=int, help="KL warm-up length, or one cycle (vae-anneal)"
+        )
+        parser.add_argument("--beta", type=float, help="constant KL weight β (default 1)")
+        parser.add_argument(
+            "--free-bits", type=float, help="free bits λ, nats per latent dimension (default 0)"
+        )
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
         parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args, **options):
+        services.device_check(options["device"])
         run = services.run_create(
             corpus=services.corpus_get(options["corpus"]),
             objective=options["model"],
@@ -36,7 +49,10 @@ class Command(JsonCommand):
             seed=options["seed"],
             device=options["device"],
             bf16=options["bf16"],
+            anneal=options["anneal"],
             anneal_steps=options["anneal_steps"],
+            beta=options["beta"],
+            free_bits=options["free_bits"],
         )
         progress = [] if options["no_progress"] else [TqdmProgress(file=self.stderr._out)]
         result = services.run_train(run, callbacks=progress)
