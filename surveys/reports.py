@@ -184,8 +184,8 @@ class SurveyReport:
                 "position": "exact binomial test that the left-hand reconstruction wins half "
                 "the decisive responses where the side is known",
                 "bradley_terry": "Bradley–Terry log-strengths (mean 0) from all decisive "
-                f"responses, {level} percentile intervals from resampling responses "
-                f"({N_BOOT_BRADLEY_TERRY} replicates, seed {SEED}; raters not clustered)",
+                f"responses, {level} percentile intervals from resampling raters "
+                f"({N_BOOT_BRADLEY_TERRY} replicates, seed {SEED})",
             }
         return {
             "buckets": f"short: at most {self.split} words; long: more than {self.split} words",
@@ -236,7 +236,7 @@ def report_build(
             oriented = _oriented_counts(counts, orientation)
             table = pairwise_table(oriented, orientation=orientation, confidence=confidence)
             bradley_terry = bradley_terry_table(
-                table, models=selectors.survey_models(survey=survey), confidence=confidence,
+                oriented, models=selectors.survey_models(survey=survey), confidence=confidence,
                 notes=notes,
             )  # fmt: skip
         else:
@@ -399,14 +399,19 @@ def _few_raters_notes(table: pd.DataFrame, differences: pd.DataFrame, *, pairwis
 
 
 def bradley_terry_table(
-    table: pd.DataFrame, *, models: list[str], confidence: float, notes: list[str]
+    oriented: pd.DataFrame, *, models: list[str], confidence: float, notes: list[str]
 ) -> pd.DataFrame:
-    """Bradley–Terry scores of all models from Table 2's win counts (empty if not estimable)."""
-    index = {model: i for i, model in enumerate(models)}
-    wins = np.zeros((len(models), len(models)), dtype=np.int64)
-    for row in table.itertuples():
-        wins[index[row.model_1], index[row.model_2]] += row.wins_1
-        wins[index[row.model_2], index[row.model_1]] += row.n - row.wins_1
+    """Bradley–Terry scores of all models from the per-rater win counts, with intervals that
+    resample raters (empty if not estimable)."""
+    decisive = oriented[(oriented.wins_1 + oriented.wins_2) > 0]
+    raters, first, second = (
+        pd.factorize(decisive.rater)[0],
+        decisive.model_1.map({model: i for i, model in enumerate(models)}).to_numpy(),
+        decisive.model_2.map({model: i for i, model in enumerate(models)}).to_numpy(),
+    )
+    wins = np.zeros((raters.max(initial=-1) + 1, len(models), len(models)), dtype=np.int64)
+    np.add.at(wins, (raters, first, second), decisive.wins_1.to_numpy())
+    np.add.at(wins, (raters, second, first), decisive.wins_2.to_numpy())
     try:
         result = stats.bradley_terry_from_wins(
             wins, labels=models, confidence_level=confidence, n_boot=N_BOOT_BRADLEY_TERRY, seed=SEED

@@ -83,7 +83,10 @@ GEE_BOTH_OUTCOMES_ERROR = (
 )
 COMPARISON_SHAPE_ERROR = "comparisons must be (winner, loser) pairs, not an array of shape {shape}"
 SELF_COMPARISON_ERROR = "a comparison needs two different items, not {label!r} against itself"
-WINS_MATRIX_ERROR = "wins must be a square matrix of non-negative counts, not shape {shape}"
+WINS_MATRIX_ERROR = (
+    "wins must be a square matrix of non-negative counts (or a stack of them, one per rater), "
+    "not shape {shape}"
+)
 LABELS_LENGTH_ERROR = "labels must name the {size} rows of wins, not {labels!r}"
 BRADLEY_TERRY_NO_MLE_ERROR = (
     "Bradley–Terry scores have no finite maximum-likelihood estimate: every item must beat, "
@@ -338,7 +341,9 @@ class BradleyTerryResult:
     P(i beats j) = 1 / (1 + exp(scores[j] - scores[i])). ``ranking`` lists the labels from
     strongest to weakest; ``wins[i][j]`` counts how often ``labels[i]`` beat ``labels[j]``.
     ``n_boot_failed`` counts replicates without a finite estimate (an item that never lost
-    or never won in the resample); they are left out of the intervals.
+    or never won in the resample); they are left out of the intervals. ``n_clusters`` is the
+    number of raters (clusters) the bootstrap resampled, or None when it resampled
+    comparisons.
     """
 
     labels: tuple[Hashable, ...]
@@ -352,6 +357,7 @@ class BradleyTerryResult:
     n_boot: int
     n_boot_failed: int
     transitivity: TransitivityResult
+    n_clusters: int | None = None
 
 
 @dataclass(frozen=True)
@@ -876,22 +882,25 @@ def _cluster_resample_sums(columns: np.ndarray, n_boot: int, rng: np.random.Gene
     row gives exactly the distribution of drawing rows; otherwise row indices are drawn.
     Returns an (n_boot, m) float array.
     """
-    n_clusters = columns.shape[0]
+    n_clusters, n_columns = columns.shape
     patterns, pattern_counts = np.unique(columns, axis=0, return_counts=True)
     draw_patterns = len(patterns) * _MULTINOMIAL_CELL_COST < n_clusters
     width = len(patterns) if draw_patterns else n_clusters
     chunk = max(1, _BOOTSTRAP_CHUNK_ELEMENTS // width)
-    sums = np.empty((n_boot, columns.shape[1]))
+    # Each replicate is a count per row (or pattern) times the rows: one matrix product per
+    # chunk. Counts stay exact in float64 below 2**53, and BLAS multiplies floats.
+    rows = (patterns if draw_patterns else columns).astype(float)
+    sums = np.empty((n_boot, n_columns))
     for start in range(0, n_boot, chunk):
         size = min(chunk, n_boot - start)
         if draw_patterns:
             draws = rng.multinomial(n_clusters, pattern_counts / n_clusters, size=size)
-            for column in range(columns.shape[1]):
-                sums[start : start + size, column] = draws @ patterns[:, column]
         else:
             indices = rng.integers(0, n_clusters, size=(size, n_clusters))
-            for column in range(columns.shape[1]):
-                sums[start : start + size, column] = columns[indices, column].sum(axis=1)
+            offsets = np.arange(size)[:, None] * n_clusters
+            draws = np.bincount((indices + offsets).ravel(), minlength=size * n_clusters)
+            draws = draws.reshape(size, n_clusters)
+        sums[start : start + size] = draws.astype(float) @ rows
     return sums
 
 
@@ -1132,15 +1141,24 @@ def bradley_terry_from_wins(
     """Bradley–Terry ranking from a matrix ``wins[i][j]`` = times item i beat item j.
 
     See :func:`bradley_terry`; ``labels`` name the rows (default 0..K-1).
+
+    ``wins`` may also be a stack [C, K, K] of one such matrix per rater (cluster). The
+    estimate is that of their sum, and the bootstrap resamples raters with replacement
+    instead of comparisons, so that a rater's answers stay together, as in the other
+    rater-clustered intervals (:func:`cluster_bootstrap_counts`): one keen rater then widens
+    the intervals instead of narrowing them. Trust it with 20 or more raters.
     """
     matrix = np.asarray(wins)
-    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] < 2:
+    clustered = matrix.ndim == 3  # a stack of square matrices, one per rater
+    stack = matrix if clustered else matrix[None]
+    if stack.ndim != 3 or stack.shape[1] != stack.shape[2] or stack.shape[1] < 2:
         raise ValueError(WINS_MATRIX_ERROR.format(shape=matrix.shape))
-    if (matrix < 0).any() or not np.array_equal(matrix, np.round(matrix)):
+    if stack.shape[0] == 0 or (stack < 0).any() or not np.array_equal(stack, np.round(stack)):
         raise ValueError(WINS_MATRIX_ERROR.format(shape=matrix.shape))
-    counts = matrix.astype(np.int64)
-    np.fill_diagonal(counts, 0)
-    size = counts.shape[0]
+    per_cluster = stack.astype(np.int64)
+    size = per_cluster.shape[1]
+    per_cluster[:, np.arange(size), np.arange(size)] = 0
+    counts = per_cluster.sum(axis=0)
     names = tuple(range(size)) if labels is None else tuple(labels)
     if len(names) != size:
         raise ValueError(LABELS_LENGTH_ERROR.format(size=size, labels=labels))
@@ -1156,12 +1174,16 @@ def bradley_terry_from_wins(
 
     scores = _bradley_terry_scores(counts[None].astype(float))[0]
 
-    # Resampling the comparisons with replacement is one multinomial draw over the cells of the
-    # wins matrix: comparisons in the same cell are interchangeable.
     rng = _rng(seed)
     n_comparisons = int(counts.sum())
-    draws = rng.multinomial(n_comparisons, counts.ravel() / n_comparisons, size=n_boot)
-    resamples = draws.reshape(n_boot, size, size).astype(float)
+    if clustered:
+        flat = per_cluster.reshape(len(per_cluster), size * size)
+        resamples = _cluster_resample_sums(flat, n_boot, rng).reshape(n_boot, size, size)
+    else:
+        # Resampling comparisons with replacement is one multinomial draw over the cells of
+        # the wins matrix: comparisons in the same cell are interchangeable.
+        draws = rng.multinomial(n_comparisons, counts.ravel() / n_comparisons, size=n_boot)
+        resamples = draws.reshape(n_boot, size, size).astype(float)
     finite = _reachable_with_first(resamples).all(axis=1)
     replicates = np.full((n_boot, size), np.nan)
     if finite.any():
@@ -1193,6 +1215,7 @@ def bradley_terry_from_wins(
         n_boot=n_boot,
         n_boot_failed=failed,
         transitivity=_transitivity(counts, names, scores),
+        n_clusters=len(per_cluster) if clustered else None,
     )
 
 
@@ -1213,7 +1236,8 @@ def bradley_terry(
     strongly connected); otherwise ``ValueError``.
 
     Intervals are bootstrap percentiles over all comparisons resampled with replacement
-    (they ignore clustering by rater). Trust them when each compared pair has a few dozen
+    (they ignore clustering by rater: with rater identities, pass one wins matrix per rater
+    to :func:`bradley_terry_from_wins`). Trust them when each compared pair has a few dozen
     comparisons; ``n_boot_failed`` > 0 warns that some resamples had a model that never won
     or never lost, and then the intervals are too narrow.
 

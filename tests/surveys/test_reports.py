@@ -2,6 +2,7 @@
 
 import io
 import json
+import math
 import re
 
 import pandas as pd
@@ -106,6 +107,10 @@ def test_one_keen_rater_makes_the_exact_test_but_not_the_clustered_interval_sign
     # (5/6)^6 = 33% of resamples miss the keen rater and give exactly 50%.
     assert row.cluster_ci_low == 50.0 and not row.significant_clustered
     assert not row.significant
+    # Bradley–Terry intervals resample raters too: A's lower bound is the 50% tie, score 0.
+    strengths = report.bradley_terry.set_index("model")
+    assert strengths.loc["A", "score"] == pytest.approx(math.log(3) / 2)
+    assert strengths.loc["A", "ci_low"] == pytest.approx(0.0, abs=1e-6)
 
     document = json.loads(reports.report_json(report))
     json_row = document["rows"][0]

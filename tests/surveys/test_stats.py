@@ -615,6 +615,39 @@ def test_bradley_terry_refuses_malformed_comparisons(comparisons, error):
         stats.bradley_terry(comparisons)
 
 
+def test_bradley_terry_per_rater_estimates_the_pooled_scores_and_resamples_raters():
+    # Five raters each judged a, b and c; their matrices add up to the pooled one.
+    rng = np.random.default_rng(3)
+    per_rater = rng.integers(0, 6, size=(25, 3, 3))
+    pooled = per_rater.sum(axis=0)
+    clustered = stats.bradley_terry_from_wins(per_rater, labels="abc", n_boot=300, seed=1)
+    plain = stats.bradley_terry_from_wins(pooled, labels="abc", n_boot=300, seed=1)
+    assert clustered.scores == pytest.approx(plain.scores, abs=OPTIMISER)
+    assert clustered.wins == plain.wins and clustered.n_comparisons == plain.n_comparisons
+    assert (clustered.n_clusters, plain.n_clusters) == (25, None)
+    assert clustered.ranking == plain.ranking
+
+
+def test_bradley_terry_per_rater_intervals_follow_the_rater_bootstrap_of_the_proportion():
+    # Two items: the centred score of item 1 is logit(p) / 2 with p its share of the wins, so
+    # resampling raters must give logit(bounds) / 2 of cluster_bootstrap_counts' interval on
+    # the same per-rater counts (different draws: within Monte Carlo error).
+    rng = np.random.default_rng(0)
+    n = rng.integers(1, 21, size=40)
+    taste = rng.beta(2, 1, size=40)  # raters differ: clustering matters
+    k = rng.binomial(n, taste)
+    per_rater = np.zeros((40, 2, 2), dtype=int)
+    per_rater[:, 1, 0], per_rater[:, 0, 1] = k, n - k
+    result = stats.bradley_terry_from_wins(per_rater, n_boot=20_000, seed=0)
+    reference = stats.cluster_bootstrap_counts(k, n, n_boot=20_000, seed=1)
+    assert result.ci_low[1] == pytest.approx(special.logit(reference.ci_low) / 2, abs=0.02)
+    assert result.ci_high[1] == pytest.approx(special.logit(reference.ci_high) / 2, abs=0.02)
+    comparisons = stats.bradley_terry_from_wins(per_rater.sum(axis=0), n_boot=20_000, seed=0)
+    # The raters' differing tastes widen the interval beyond resampling comparisons.
+    width = result.ci_high[1] - result.ci_low[1]
+    assert width > 1.3 * (comparisons.ci_high[1] - comparisons.ci_low[1])
+
+
 def test_bradley_terry_from_wins_refuses_bad_matrices():
     with pytest.raises(ValueError, match=message(stats.WINS_MATRIX_ERROR, shape=(2, 3))):
         stats.bradley_terry_from_wins([[0, 1, 2], [1, 0, 2]])
@@ -622,6 +655,8 @@ def test_bradley_terry_from_wins_refuses_bad_matrices():
         stats.bradley_terry_from_wins([[0, -1], [1, 0]])
     with pytest.raises(ValueError, match=message(stats.LABELS_LENGTH_ERROR, size=2, labels="a")):
         stats.bradley_terry_from_wins([[0, 1], [1, 0]], labels="a")
+    with pytest.raises(ValueError, match=message(stats.WINS_MATRIX_ERROR, shape=(0, 2, 2))):
+        stats.bradley_terry_from_wins(np.zeros((0, 2, 2)))
 
 
 # ---------------------------------------------------------------------------------------------
