@@ -3,10 +3,16 @@
 Each check returns a small dict with ``ok`` and details; :func:`health_report` combines them.
 The database and broker are required; workers are reported, since a web node without a live
 worker still serves surveys but queued training waits.
+
+A worker ping is a broadcast that waits its whole timeout for replies, so each web process
+pings at most once every ``WORKER_CHECK_MAX_AGE_S`` and reuses the answer (with its age):
+a load balancer or a crowd of clients polling /healthz neither waits a second per request
+nor floods the workers with pings.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -16,6 +22,9 @@ from autogen.celery import app
 
 BROKER_TIMEOUT_S = 2.0
 WORKER_PING_TIMEOUT_S = 1.0
+WORKER_CHECK_MAX_AGE_S = 15.0
+_worker_check_lock = threading.Lock()
+_worker_check_last: tuple[float, dict[str, Any]] | None = None  # (monotonic time, result)
 
 
 def _timed(check) -> dict[str, Any]:
@@ -60,6 +69,20 @@ def check_workers(timeout: float = WORKER_PING_TIMEOUT_S) -> dict[str, Any]:
     return _timed(run)
 
 
+def recent_worker_check(max_age_s: float = WORKER_CHECK_MAX_AGE_S) -> dict[str, Any]:
+    """`check_workers`, pinging only when the last answer is older than `max_age_s`.
+
+    Concurrent callers wait for one ping instead of each sending their own. ``age_s`` says
+    how old the answer is.
+    """
+    global _worker_check_last
+    with _worker_check_lock:
+        if _worker_check_last is None or time.monotonic() - _worker_check_last[0] > max_age_s:
+            _worker_check_last = (time.monotonic(), check_workers())
+        at, result = _worker_check_last
+        return {**result, "age_s": round(time.monotonic() - at, 1)}
+
+
 def health_report() -> dict[str, Any]:
     """All checks; ``status`` is ``ok``, ``degraded`` (no worker) or ``down``."""
     checks = {
@@ -67,7 +90,7 @@ def health_report() -> dict[str, Any]:
         "broker": check_broker(),
     }
     checks["workers"] = (
-        check_workers() if checks["broker"]["ok"] else {"ok": False, "error": "broker down"}
+        recent_worker_check() if checks["broker"]["ok"] else {"ok": False, "error": "broker down"}
     )
     if not (checks["database"]["ok"] and checks["broker"]["ok"]):
         status = "down"

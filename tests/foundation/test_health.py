@@ -4,8 +4,16 @@ import json
 
 import pytest
 
+from autogen import health
 from autogen.health import public_report
 from tests.conftest import celery_worker, clean_env, redis_url, run_python
+
+
+@pytest.fixture(autouse=True)
+def no_remembered_worker_check(monkeypatch):
+    """Each test pings afresh: a worker answer remembered from another test is not this one's."""
+    monkeypatch.setattr(health, "_worker_check_last", None)
+
 
 # Runs in a subprocess configured by environment: enqueue a task, wait for a worker to run it,
 # then ask /healthz what it sees.
@@ -122,3 +130,20 @@ def test_public_report_keeps_verdicts_and_drops_details():
             "workers": {"ok": False, "ms": 2},
         },
     }
+
+
+def test_workers_are_pinged_once_per_interval_not_once_per_request(monkeypatch):
+    pings = []
+
+    def ping(timeout):
+        pings.append(timeout)
+        return [{f"w{len(pings)}@host": {"ok": "pong"}}]
+
+    monkeypatch.setattr(health.app.control, "ping", ping)
+    first = health.recent_worker_check(max_age_s=60)
+    second = health.recent_worker_check(max_age_s=60)
+    assert len(pings) == 1
+    assert first["workers"] == second["workers"] == ["w1@host"]
+    assert second["age_s"] >= first["age_s"] == 0.0
+    fresh = health.recent_worker_check(max_age_s=0)  # the last answer is too old: ping again
+    assert len(pings) == 2 and fresh["workers"] == ["w2@host"]
