@@ -9,7 +9,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse
+from django.http import FileResponse, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -17,6 +17,8 @@ from django.utils.html import format_html
 from models_core import services
 from models_core.models import Corpus, Decoding, MetricPoint, TrainingRun
 from models_core.nn.config import PRESETS
+from models_core.nn.objectives import SCHEDULES
+from models_core.nn.train import CURVE_NAME
 from models_core.plots import training_curves
 
 
@@ -39,17 +41,43 @@ class TrainingRunForm(forms.ModelForm):
     m = forms.FloatField(
         required=False, help_text="AutoGen only: extra reconstructions (1 or 2 in the paper)."
     )
+    anneal = forms.ChoiceField(
+        choices=[("", "linear (the paper's code)")]
+        + [(name, name) for name in SCHEDULES if name not in ("constant", "linear")],
+        required=False,
+        help_text="VAE (annealing) only: the KL weight's schedule.",
+    )
+    beta = forms.FloatField(required=False, help_text="Constant KL weight β; empty: 1.")
+    free_bits = forms.FloatField(
+        required=False, help_text="Free bits λ, nats per latent dimension; empty: none."
+    )
 
     class Meta:
         model = TrainingRun
         fields = ("corpus", "objective", "m", "preset", "total_steps")
 
+    def run_options(self) -> dict:
+        """The cleaned fields as `services.run_create` takes them."""
+        data = self.cleaned_data
+        return {
+            "corpus": data.get("corpus"),
+            "objective": data.get("objective", ""),
+            "m": data.get("m"),
+            "preset_name": data.get("preset", "small"),
+            "steps": data.get("total_steps"),
+            "seed": data.get("seed") or 0,
+            "anneal": data.get("anneal") or None,
+            "beta": data.get("beta"),
+            "free_bits": data.get("free_bits"),
+        }
+
     def clean(self):
         data = super().clean()
-        try:
-            services.objective_for(data.get("objective", ""), data.get("m"))
-        except services.ServiceError as exc:
-            raise forms.ValidationError(str(exc)) from None
+        if self.instance.pk is None and data.get("corpus") is not None:
+            try:  # everything the run would refuse, before anything is stored
+                services.run_config(**self.run_options())
+            except services.ServiceError as exc:
+                raise forms.ValidationError(str(exc)) from None
         return data
 
 
@@ -92,7 +120,10 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ("corpus", "objective", "m", "preset", "total_steps", "seed")
+            return (
+                "corpus", "objective", "m", "anneal", "beta", "free_bits", "preset",
+                "total_steps", "seed",
+            )  # fmt: skip
         return ("corpus", "objective", "m", "preset", "total_steps", *self.readonly_fields)
 
     def get_readonly_fields(self, request, obj=None):
@@ -103,15 +134,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return super().save_model(request, obj, form, change)
-        data = form.cleaned_data
-        run = services.run_create(
-            corpus=data["corpus"],
-            objective=data["objective"],
-            m=data.get("m"),
-            preset_name=data["preset"],
-            steps=data.get("total_steps"),
-            seed=data["seed"],
-        )
+        run = services.run_create(**form.run_options())
         services.run_enqueue(run)
         obj.pk = run.pk
         obj.refresh_from_db()
@@ -128,8 +151,14 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="curves (Fig. 2)")
     def curves(self, run: TrainingRun):
-        url = reverse("admin:models_core_trainingrun_curves", args=[run.pk, "png"])
-        return format_html('<img src="{}" alt="training curves" style="max-width:100%">', url)
+        png = reverse("admin:models_core_trainingrun_curves", args=[run.pk, "png"])
+        csv = reverse("admin:models_core_trainingrun_curves", args=[run.pk, "csv"])
+        return format_html(
+            '<img src="{}" alt="training curves" style="max-width:100%">'
+            '<p><a href="{}">Every step as CSV</a> (recon, KL, ELBO, KL share, β)</p>',
+            png,
+            csv,
+        )
 
     def get_urls(self):
         own = [
@@ -145,8 +174,16 @@ class TrainingRunAdmin(admin.ModelAdmin):
         run = get_object_or_404(TrainingRun, pk=pk)
         if not self.has_view_permission(request, run):
             raise PermissionDenied
+        if fmt == "csv":
+            # Every optimiser step, as the trainer wrote it (the plots use thinned points).
+            curve = run.directory / CURVE_NAME
+            if not curve.exists():
+                return HttpResponse("This run has no per-step curve yet.", status=404)
+            return FileResponse(
+                curve.open("rb"), as_attachment=True, filename=f"run-{run.pk}-curve.csv"
+            )
         if fmt not in ("png", "svg"):
-            return HttpResponse("Choose curves.png or curves.svg.", status=404)
+            return HttpResponse("Choose curves.png, curves.svg or curves.csv.", status=404)
         image = training_curves(curves_series([run]), fmt=fmt)
         content_type = "image/png" if fmt == "png" else "image/svg+xml"
         return HttpResponse(image, content_type=content_type)

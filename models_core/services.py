@@ -185,7 +185,21 @@ def device_check(device: str) -> None:
         raise ServiceError(str(exc)) from None
 
 
-def run_create(
+def run_create(*, corpus: Corpus, objective: str, **options: Any) -> TrainingRun:
+    """A queued run of the paper model `objective` on `corpus`, fully configured
+    (`run_config` takes the options and says what it refuses)."""
+    config = run_config(corpus=corpus, objective=objective, **options)
+    return TrainingRun.objects.create(
+        corpus=corpus,
+        objective=objective,
+        m=config["objective"]["m"],
+        preset=options.get("preset_name", "small"),
+        total_steps=config["train"]["steps"],
+        config=config,
+    )
+
+
+def run_config(
     *,
     corpus: Corpus,
     objective: str,
@@ -201,8 +215,9 @@ def run_create(
     anneal_steps: int | None = None,
     beta: float | None = None,
     free_bits: float | None = None,
-) -> TrainingRun:
-    """A queued run of the paper model `objective` on `corpus`, fully configured.
+) -> dict[str, Any]:
+    """A run's configuration (``model``, ``train``, ``objective`` as dicts), or a
+    `ServiceError` saying what is wrong; nothing is stored (forms validate with it).
 
     The model's vocabulary is the corpus's most common ``preset.vocab_size`` entries (the
     corpus vocabulary is sorted by frequency, so this is a prefix of it).
@@ -227,18 +242,7 @@ def run_create(
         raise ServiceError(
             BATCH_TOO_LARGE.format(batch=train_cfg.batch_size, n=corpus.n_train, name=corpus.name)
         )
-    return TrainingRun.objects.create(
-        corpus=corpus,
-        objective=objective,
-        m=obj.m,
-        preset=preset_name,
-        total_steps=train_cfg.steps,
-        config={
-            "model": model_cfg.to_dict(),
-            "train": train_cfg.to_dict(),
-            "objective": obj.to_dict(),
-        },
-    )
+    return {"model": model_cfg.to_dict(), "train": train_cfg.to_dict(), "objective": obj.to_dict()}
 
 
 @dataclass(frozen=True)

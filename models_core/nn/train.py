@@ -13,10 +13,17 @@ bitwise deterministic, so there the curves agree only statistically.)
 Checkpoint (``<checkpoint_dir>/last.pt``, written atomically; `Checkpoint` lists the keys): model
 and optimiser state dicts, the step, the RNG states, the three configs as dicts and the
 vocabulary, so ``model_from_checkpoint(path)`` rebuilds the model with nothing else at hand.
+
+Per-step curve (``<checkpoint_dir>/curve.csv``, `CURVE_COLUMNS`): every optimiser step's
+objective terms, the VAE ELBO (Eq. 1) and the KL share of the objective (Fig. 2), whatever
+``log_every`` is. Rows reach the file with each record and before each checkpoint (one
+device-to-host copy per record, none per step); a resumed run first drops the rows after its
+checkpoint, which it replays, so the file holds each step once.
 """
 
 from __future__ import annotations
 
+import csv
 import os
 import random
 import time
@@ -37,6 +44,12 @@ from models_core.nn.objectives import Objective, ObjectiveTerms, kl_share
 
 CHECKPOINT_FORMAT = "autogen-lab/sentence-vae"
 CHECKPOINT_VERSION = 1
+CURVE_NAME = "curve.csv"
+# Natural log, per sentence, means over the step's batch; kl_share in % (Fig. 2 left).
+CURVE_COLUMNS = (
+    "step", "loss", "objective", "recon", "kl", "kl_term", "elbo", "kl_share", "kl_weight",
+    "sentences", "tokens",
+)  # fmt: skip
 CHECKPOINT_NAME = "last.pt"
 
 # Settings that change the curve: a resumed run must keep them, or it is a different run.
@@ -239,20 +252,36 @@ class _Window:
     def __init__(self, now: float) -> None:
         self._reset(now)
 
+        self.pending: list[tuple[int, Tensor, float, int, int]] = []  # steps not yet in a file
+
     def _reset(self, now: float) -> None:
         self.start, self.sums, self.grad_norm = now, None, None
         self.steps = self.sentences = self.tokens = self.slots = 0
         self.kl_weight = 0.0
 
-    def add(self, terms: ObjectiveTerms, grad_norm: Tensor | None, batch: Batch) -> None:
+    def add(self, step: int, terms: ObjectiveTerms, grad_norm: Tensor | None, batch: Batch) -> None:
         values = torch.stack([getattr(terms, name).detach().float() for name in _TERMS])
         self.sums = values if self.sums is None else self.sums + values
+        self.pending.append((step, values, terms.kl_weight, len(batch.lengths), batch.num_tokens))
         self.grad_norm = grad_norm.detach() if grad_norm is not None else None
         self.kl_weight = terms.kl_weight
         self.steps += 1
         self.sentences += len(batch.lengths)
         self.tokens += batch.num_tokens
         self.slots += batch.tokens.numel()
+
+    def take_rows(self) -> list[list[float | int]]:
+        """The per-step rows (`CURVE_COLUMNS`) added since the last call: one host copy."""
+        if not self.pending:
+            return []
+        values = torch.stack([row[1] for row in self.pending]).tolist()
+        rows = []
+        for (step, _, weight, sentences, tokens), terms in zip(self.pending, values, strict=True):
+            named = dict(zip(_TERMS, terms, strict=True))
+            share = kl_share(named["kl_term"], named["objective"])
+            rows.append([step, *terms, share, weight, sentences, tokens])
+        self.pending = []
+        return rows
 
     def record(self) -> dict[str, Any]:
         """The window's record (see `TrainCallback.on_step`); then start a new window."""
@@ -271,6 +300,36 @@ class _Window:
         }
         self._reset(now)
         return record
+
+
+class _CurveFile:
+    """``curve.csv``: one row per optimiser step (`CURVE_COLUMNS`), appended as training goes."""
+
+    def __init__(self, path: Path, resumed_step: int) -> None:
+        self.path = path
+        kept: list[str] = []
+        if resumed_step and path.exists():
+            # Steps after the checkpoint are replayed: keep only those it contains.
+            with path.open(newline="") as f:
+                lines = f.read().splitlines()
+            kept = [line for line in lines[1:] if int(line.split(",", 1)[0]) <= resumed_step]
+        scratch = path.with_suffix(".tmp")
+        with scratch.open("w", newline="") as f:
+            f.write(",".join(CURVE_COLUMNS) + "\n")
+            f.writelines(line + "\n" for line in kept)
+        os.replace(scratch, path)
+
+    def append(self, rows: list[list[float | int]]) -> None:
+        if rows:
+            with self.path.open("a", newline="") as f:
+                csv.writer(f, lineterminator="\n").writerows(rows)
+
+
+def read_curve(path: str | Path) -> dict[str, list[float]]:
+    """A ``curve.csv`` as columns: ``{"step": [...], "elbo": [...], ...}``."""
+    with Path(path).open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {name: [float(row[name]) for row in rows] for name in CURVE_COLUMNS}
 
 
 # --------------------------------------------------------------------------------- evaluation
@@ -407,6 +466,11 @@ def train(
         result.evals = list(ckpt["evals"])
         result.checkpoint = ckpt_path
     model.train()
+    curve = (
+        _CurveFile(ckpt_path.parent / CURVE_NAME, resumed_step=step)
+        if ckpt_path is not None
+        else None
+    )
 
     batcher = BucketBatcher(train_data, train_cfg.batch_size, train_cfg.seed, drop_last=True)
     # Evaluation serves epoch 0 of a seeded shuffled order: the same batches every time, and
@@ -417,8 +481,9 @@ def train(
     params = [p for p in model.parameters() if p.requires_grad]
 
     def write_checkpoint() -> None:
-        if ckpt_path is None:
+        if ckpt_path is None or curve is None:
             return
+        curve.append(window.take_rows())  # the file never lags behind the checkpoint
         ckpt: Checkpoint = {
             "format": CHECKPOINT_FORMAT,
             "version": CHECKPOINT_VERSION,
@@ -474,9 +539,12 @@ def train(
             optimizer.step()
             step += 1
             result.tokens += out.num_tokens
-            window.add(terms, grad_norm, batch)
+            window.add(step, terms, grad_norm, batch)
             stop = False
             if step % train_cfg.log_every == 0 or step == train_cfg.steps:
+                rows = window.take_rows()
+                if curve is not None:
+                    curve.append(rows)
                 record = {
                     "step": step,
                     "epoch": (step - 1) // len(batcher),

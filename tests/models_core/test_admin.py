@@ -68,6 +68,44 @@ def test_the_add_form_refuses_m_for_a_plain_vae(alice, corpus):
     assert not TrainingRun.objects.exists()
 
 
+def test_the_add_form_takes_the_schedule_and_refuses_what_the_run_would(
+    alice, corpus, small_book, tmp_path
+):
+    url = reverse("admin:models_core_trainingrun_add")
+    base = {"corpus": corpus.pk, "preset": "tiny", "seed": "0", "total_steps": "10"}
+    few = tmp_path / "few.txt"
+    few.write_text("".join(small_book.read_text().splitlines(keepends=True)[:150]))
+    mini = services.corpus_import(name="mini", paths=[few])
+    assert mini.n_train < 200  # fewer than one batch of the paper preset
+    too_big = alice.post(url, {**base, "corpus": mini.pk, "objective": "vae", "preset": "paper"})
+    assert too_big.status_code == 200 and "exceeds the" in too_big.content.decode()
+    wrong_model = alice.post(url, {**base, "objective": "vae", "anneal": "logistic"})
+    assert "--anneal applies to vae-anneal only" in wrong_model.content.decode()
+    assert not TrainingRun.objects.exists()
+
+    alice.post(
+        url,
+        {**base, "objective": "vae-anneal", "anneal": "cyclical", "beta": "0.5", "free_bits": "1"},
+    )
+    run = TrainingRun.objects.get()
+    objective = run.config["objective"]
+    assert (objective["anneal"], objective["beta"], objective["free_bits"]) == ("cyclical", 0.5, 1)
+
+
+def test_alice_downloads_every_step_of_a_trained_run(alice, corpus):
+    run = services.run_create(corpus=corpus, objective="vae", preset_name="tiny", steps=12)
+    url = reverse("admin:models_core_trainingrun_curves", args=[run.pk, "csv"])
+    assert alice.get(url).status_code == 404  # not trained yet
+    services.run_train(run)
+    response = alice.get(url)
+    assert response["Content-Disposition"].startswith("attachment")
+    lines = b"".join(response.streaming_content).decode().splitlines()
+    assert lines[0].startswith("step,loss,objective,recon,kl")
+    assert [int(line.split(",")[0]) for line in lines[1:]] == list(range(1, 13))
+    detail = alice.get(reverse("admin:models_core_trainingrun_change", args=[run.pk]))
+    assert url in detail.content.decode()
+
+
 def test_alice_watches_progress_and_curves(alice, corpus):
     run = services.run_create(corpus=corpus, objective="vae", preset_name="tiny", steps=10)
     MetricPoint.objects.bulk_create(
@@ -103,6 +141,7 @@ def test_bob_and_outsiders_cannot_see_runs_or_curves(client, corpus):
     urls = [
         reverse("admin:models_core_trainingrun_changelist"),
         reverse("admin:models_core_trainingrun_curves", args=[run.pk, "png"]),
+        reverse("admin:models_core_trainingrun_curves", args=[run.pk, "csv"]),
     ]
     for url in urls:
         assert client.get(url).status_code == 302  # to the login page

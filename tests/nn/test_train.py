@@ -20,12 +20,15 @@ from models_core.nn.model import SentenceVAE
 from models_core.nn.objectives import OBJECTIVE_PRESETS, kl_share, objective_preset
 from models_core.nn.train import (
     CHECKPOINT_NAME,
+    CURVE_COLUMNS,
+    CURVE_NAME,
     StopTraining,
     TqdmProgress,
     TrainCallback,
     evaluate,
     load_checkpoint,
     model_from_checkpoint,
+    read_curve,
     save_checkpoint,
     train,
 )
@@ -131,7 +134,7 @@ def test_a_run_killed_mid_way_resumes_onto_the_uninterrupted_curve(tmp_path):
 
 def test_a_sigkilled_training_process_resumes_onto_the_uninterrupted_curve(tmp_path):
     """A real SIGKILL: no exception handler, no flush, no atexit runs in the dying process."""
-    settings = cfg(steps=40, checkpoint_every=15, eval_every=40)
+    settings = cfg(steps=40, checkpoint_every=15, eval_every=40, log_every=5)
     obj = objective_preset("autogen-m2")
     data_file = tmp_path / "data.pt"
     torch.save({"train": TRAIN}, data_file)
@@ -144,7 +147,7 @@ def test_a_sigkilled_training_process_resumes_onto_the_uninterrupted_curve(tmp_p
 
         class Kill(TrainCallback):
             def on_step(self, record):
-                if record["step"] == 33:
+                if record["step"] == 35:
                     os.kill(os.getpid(), signal.SIGKILL)
 
         train(ModelConfig.from_dict({MODEL.to_dict()!r}),
@@ -160,11 +163,17 @@ def test_a_sigkilled_training_process_resumes_onto_the_uninterrupted_curve(tmp_p
     )
     assert proc.returncode == -signal.SIGKILL
     assert load_checkpoint(tmp_path / "killed" / CHECKPOINT_NAME)["step"] == 30
-    assert not [p for p in (tmp_path / "killed").iterdir() if p.name != CHECKPOINT_NAME]
+    left = sorted(p.name for p in (tmp_path / "killed").iterdir())
+    assert left == sorted([CHECKPOINT_NAME, CURVE_NAME])  # no temporary file
+    # Rows reached the file up to the last record (step 35), past the checkpoint.
+    assert read_curve(tmp_path / "killed" / CURVE_NAME)["step"][-1] == 35
 
     resumed = train(MODEL, settings, obj, TRAIN, checkpoint_dir=tmp_path / "killed")
-    full = train(MODEL, settings, obj, TRAIN)
-    assert curve(resumed.records) == curve(full.records[30:])
+    full = train(MODEL, settings, obj, TRAIN, checkpoint_dir=tmp_path / "full")
+    assert curve(resumed.records) == curve(full.records[6:])  # records at 35 and 40
+    # The replayed steps 31–35 are in the file once, and it is the uninterrupted run's file.
+    killed_file = (tmp_path / "killed" / CURVE_NAME).read_text()
+    assert killed_file == (tmp_path / "full" / CURVE_NAME).read_text()
 
 
 @pytest.mark.parametrize("how", ["return", "raise"])
@@ -219,7 +228,7 @@ def test_a_failed_save_leaves_the_previous_checkpoint_and_no_temp_file(tmp_path,
     with pytest.raises(OSError, match="disk full"):
         save_checkpoint(ckpt, result.checkpoint)
     assert result.checkpoint.read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir()] == [CHECKPOINT_NAME]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([CHECKPOINT_NAME, CURVE_NAME])
 
 
 def test_resuming_with_settings_that_change_the_curve_is_refused(tmp_path):
@@ -269,6 +278,31 @@ def test_a_record_every_k_steps_averages_those_steps():
         assert record["tokens"] == sum(r["tokens"] for r in steps)
         assert record["grad_norm"] == steps[-1]["grad_norm"]
         assert 0.0 <= record["padding"] < 0.5
+
+
+def test_the_curve_file_holds_every_step_whatever_the_record_interval(tmp_path):
+    obj = objective_preset("vae-anneal", anneal_steps=20)
+    result = train(
+        MODEL,
+        cfg(steps=20, log_every=5, checkpoint_every=7),
+        obj,
+        TRAIN,
+        checkpoint_dir=tmp_path,
+    )
+    rows = read_curve(tmp_path / CURVE_NAME)
+    assert (tmp_path / CURVE_NAME).read_text().splitlines()[0] == ",".join(CURVE_COLUMNS)
+    assert rows["step"] == list(range(1, 21))
+    for i, record in enumerate(result.records):  # each record is the mean of its 5 rows
+        for key in ("loss", "recon", "kl", "elbo", "objective"):
+            window = rows[key][5 * i : 5 * i + 5]
+            assert record[key] == pytest.approx(sum(window) / 5, rel=1e-6)
+    for step, recon, kl, elbo, share, objective, weight in zip(
+        rows["step"], rows["recon"], rows["kl"], rows["elbo"], rows["kl_share"],
+        rows["objective"], rows["kl_weight"], strict=True,
+    ):  # fmt: skip
+        assert elbo == pytest.approx(recon - kl, rel=1e-5, abs=1e-5)
+        assert weight == obj.kl_weight(step - 1)  # the update of step s used β(s − 1)
+        assert share == pytest.approx(kl_share(weight * kl, objective), rel=1e-4)
 
 
 def test_the_command_line_progress_bar_shows_the_curve():
