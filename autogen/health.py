@@ -23,6 +23,7 @@ from autogen.celery import app
 BROKER_TIMEOUT_S = 2.0
 WORKER_PING_TIMEOUT_S = 1.0
 WORKER_CHECK_MAX_AGE_S = 15.0
+WORKER_RECHECK_FAILED_S = 3.0  # a worker that comes back is seen within seconds
 _worker_check_lock = threading.Lock()
 _worker_check_last: tuple[float, dict[str, Any]] | None = None  # (monotonic time, result)
 
@@ -69,15 +70,20 @@ def check_workers(timeout: float = WORKER_PING_TIMEOUT_S) -> dict[str, Any]:
     return _timed(run)
 
 
-def recent_worker_check(max_age_s: float = WORKER_CHECK_MAX_AGE_S) -> dict[str, Any]:
-    """`check_workers`, pinging only when the last answer is older than `max_age_s`.
+def recent_worker_check(
+    max_age_s: float = WORKER_CHECK_MAX_AGE_S, failed_max_age_s: float = WORKER_RECHECK_FAILED_S
+) -> dict[str, Any]:
+    """`check_workers`, pinging only when the last answer is older than `max_age_s`
+    (`failed_max_age_s` when no worker answered).
 
     Concurrent callers wait for one ping instead of each sending their own. ``age_s`` says
     how old the answer is.
     """
     global _worker_check_last
     with _worker_check_lock:
-        if _worker_check_last is None or time.monotonic() - _worker_check_last[0] > max_age_s:
+        last = _worker_check_last
+        limit = max_age_s if last is not None and last[1]["ok"] else failed_max_age_s
+        if last is None or time.monotonic() - last[0] > limit:
             _worker_check_last = (time.monotonic(), check_workers())
         at, result = _worker_check_last
         return {**result, "age_s": round(time.monotonic() - at, 1)}

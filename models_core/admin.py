@@ -9,7 +9,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -42,7 +42,7 @@ class TrainingRunForm(forms.ModelForm):
         required=False, help_text="AutoGen only: extra reconstructions (1 or 2 in the paper)."
     )
     anneal = forms.ChoiceField(
-        choices=[("", "linear (the paper's code)")]
+        choices=[("", "default (linear for VAE (annealing), as the paper's code)")]
         + [(name, name) for name in SCHEDULES if name not in ("constant", "linear")],
         required=False,
         help_text="VAE (annealing) only: the KL weight's schedule.",
@@ -94,6 +94,18 @@ def curves_series(runs) -> dict[str, dict[str, list[float]]]:
             steps, shares, elbos = (list(column) for column in zip(*points, strict=True))
             series[f"{run.pk}: {run.label}"] = {"step": steps, "kl_share": shares, "elbo": elbos}
     return series
+
+
+def _whole_lines(path, chunk: int = 1 << 20):
+    """The file's bytes up to its last newline as the request found it: a run still
+    training appends while the download goes on, and a half-written row is no row."""
+    with path.open("rb") as f:
+        size = f.seek(0, 2)
+        start = f.seek(max(0, size - chunk))
+        end = start + f.read(size - start).rfind(b"\n") + 1
+        f.seek(0)
+        while f.tell() < end:
+            yield f.read(min(chunk, end - f.tell()))
 
 
 @admin.register(TrainingRun)
@@ -179,9 +191,9 @@ class TrainingRunAdmin(admin.ModelAdmin):
             curve = run.directory / CURVE_NAME
             if not curve.exists():
                 return HttpResponse("This run has no per-step curve yet.", status=404)
-            return FileResponse(
-                curve.open("rb"), as_attachment=True, filename=f"run-{run.pk}-curve.csv"
-            )
+            response = StreamingHttpResponse(_whole_lines(curve), content_type="text/csv")
+            response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-curve.csv"'
+            return response
         if fmt not in ("png", "svg"):
             return HttpResponse("Choose curves.png, curves.svg or curves.csv.", status=404)
         image = training_curves(curves_series([run]), fmt=fmt)

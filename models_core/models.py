@@ -93,10 +93,22 @@ class TrainingRun(models.Model):
 
     @property
     def label(self) -> str:
-        """The paper's name for the model: ``VAE``, ``VAE (annealing)``, ``AutoGen (m=2)``."""
+        """The paper's name for the model: ``VAE``, ``VAE (annealing)``, ``AutoGen (m=2)``;
+        options the paper's model does not have follow, e.g. ``VAE, β=0.5, free bits 0.1``."""
         if self.objective == self.Objective.AUTOGEN:
-            return f"AutoGen (m={self.m:g})"
-        return self.get_objective_display()
+            name = f"AutoGen (m={self.m:g})"
+        else:
+            name = self.get_objective_display()
+        options = (self.config or {}).get("objective", {})
+        usual = "linear" if self.objective == self.Objective.VAE_ANNEAL else "constant"
+        extras = []
+        if options.get("anneal", usual) != usual:
+            extras.append(f"{options['anneal']} annealing")
+        if options.get("beta", 1.0) != 1.0:
+            extras.append(f"β={options['beta']:g}")
+        if options.get("free_bits", 0.0):
+            extras.append(f"free bits {options['free_bits']:g}")
+        return ", ".join([name, *extras])
 
     @property
     def directory(self) -> Path:

@@ -520,9 +520,10 @@ def run_decode(
     picks what is shown. Prior sampling draws until it has `n` passing sentences or gives up
     after ``FILTER_MAX_TRIES · n`` draws. Reconstruction and interpolation filter their
     inputs: test sentences are drawn among those that pass, and given sentences must pass.
-    Every model then decodes the same inputs for the same seed (what a pairwise survey
-    compares); filtering the outputs would drop each model's failures and hide them. Whether
-    an output passes is stored with it (`Decoding.passes_filter`).
+    Runs with the same vocabulary (same corpus and preset) then decode the same inputs for
+    the same seed, which is what a pairwise survey compares (the four paper models share
+    one); filtering the outputs would drop each model's failures and hide them. Whether an
+    output passes is stored with it (`Decoding.passes_filter`).
     """
     if mode not in DECODE_MODES:
         raise ServiceError(f"unknown mode {mode!r}; choose from {', '.join(DECODE_MODES)}")

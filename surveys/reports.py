@@ -419,6 +419,11 @@ def bradley_terry_table(
     except ValueError as error:
         notes.append(f"Bradley–Terry scores not estimated: {error}")
         return pd.DataFrame(columns=BRADLEY_TERRY_COLUMNS)
+    if result.n_clusters is not None and result.n_clusters < MIN_RATERS:
+        notes.append(
+            f"Bradley–Terry intervals rest on {result.n_clusters} raters; with fewer than "
+            f"{MIN_RATERS} resampling raters gives intervals too narrow to trust."
+        )
     if not result.transitivity.consistent:
         notes.append(
             "Bradley–Terry order disagrees with some direct comparisons: "

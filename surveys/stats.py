@@ -1158,6 +1158,8 @@ def bradley_terry_from_wins(
     per_cluster = stack.astype(np.int64)
     size = per_cluster.shape[1]
     per_cluster[:, np.arange(size), np.arange(size)] = 0
+    # A rater without a decisive answer is no cluster: drawing one would only thin replicates.
+    per_cluster = per_cluster[per_cluster.reshape(len(per_cluster), -1).any(axis=1)]
     counts = per_cluster.sum(axis=0)
     names = tuple(range(size)) if labels is None else tuple(labels)
     if len(names) != size:
@@ -1176,7 +1178,14 @@ def bradley_terry_from_wins(
 
     rng = _rng(seed)
     n_comparisons = int(counts.sum())
-    if clustered:
+    if clustered and len(per_cluster) < 2:
+        warnings.warn(
+            "one rater: resampling raters cannot vary, so the intervals are left out (NaN)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        resamples = np.zeros((0, size, size))  # no replicate, and none failed
+    elif clustered:
         flat = per_cluster.reshape(len(per_cluster), size * size)
         resamples = _cluster_resample_sums(flat, n_boot, rng).reshape(n_boot, size, size)
     else:
@@ -1185,7 +1194,7 @@ def bradley_terry_from_wins(
         draws = rng.multinomial(n_comparisons, counts.ravel() / n_comparisons, size=n_boot)
         resamples = draws.reshape(n_boot, size, size).astype(float)
     finite = _reachable_with_first(resamples).all(axis=1)
-    replicates = np.full((n_boot, size), np.nan)
+    replicates = np.full((len(resamples), size), np.nan)
     if finite.any():
         replicates[finite] = _bradley_terry_scores(resamples[finite], start=scores)
     failed = int(np.isnan(replicates[:, 0]).sum())
@@ -1197,7 +1206,7 @@ def bradley_terry_from_wins(
             stacklevel=2,
         )
     tail = (1 - confidence_level) / 2
-    if failed == n_boot:
+    if failed == len(replicates):  # every replicate failed, or there was none
         low = high = np.full(size, np.nan)
     else:
         low, high = np.nanquantile(replicates, [tail, 1 - tail], axis=0)

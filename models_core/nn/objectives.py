@@ -99,12 +99,15 @@ class Objective(_DictMixin):
     free_bits: float = 0.0
 
     def __post_init__(self) -> None:
-        if not self.m > -1.0:
+        if not (self.m > -1.0 and math.isfinite(self.m)):
             raise ValueError(f"m must exceed -1 (the recon weight is 1 + m), got {self.m}")
         if self.anneal not in SCHEDULES:
             raise ValueError(f"anneal must be one of {SCHEDULES}, got {self.anneal!r}")
-        if self.beta < 0 or self.free_bits < 0 or self.anneal_steps < 1:
-            raise ValueError(f"need beta >= 0, free_bits >= 0, anneal_steps >= 1; got {self}")
+        finite = math.isfinite(self.beta) and math.isfinite(self.free_bits)
+        if not (finite and self.beta >= 0 and self.free_bits >= 0 and self.anneal_steps >= 1):
+            raise ValueError(
+                f"need finite beta >= 0 and free_bits >= 0, anneal_steps >= 1; got {self}"
+            )
         if not 0.0 < self.cycle_ratio <= 1.0:
             raise ValueError(f"cycle_ratio must be in (0, 1], got {self.cycle_ratio}")
 

@@ -303,33 +303,60 @@ class _Window:
 
 
 class _CurveFile:
-    """``curve.csv``: one row per optimiser step (`CURVE_COLUMNS`), appended as training goes."""
+    """``curve.csv``: one row per optimiser step (`CURVE_COLUMNS`), appended as training goes.
+
+    A process killed mid-append leaves a torn last line; resuming keeps only whole rows of
+    steps up to the checkpoint (which it replays from), in order, so the file heals.
+    """
 
     def __init__(self, path: Path, resumed_step: int) -> None:
         self.path = path
         kept: list[str] = []
         if resumed_step and path.exists():
-            # Steps after the checkpoint are replayed: keep only those it contains.
-            with path.open(newline="") as f:
-                lines = f.read().splitlines()
-            kept = [line for line in lines[1:] if int(line.split(",", 1)[0]) <= resumed_step]
+            with path.open("rb") as f:
+                data = f.read()
+            whole = data[: data.rfind(b"\n") + 1].decode("utf-8", errors="replace")
+            for line in whole.splitlines()[1:]:
+                step = _row_step(line)
+                if step is None or step > resumed_step:
+                    continue
+                if step == (_row_step(kept[-1]) if kept else 0) + 1:
+                    kept.append(line)
         scratch = path.with_suffix(".tmp")
         with scratch.open("w", newline="") as f:
             f.write(",".join(CURVE_COLUMNS) + "\n")
             f.writelines(line + "\n" for line in kept)
         os.replace(scratch, path)
 
-    def append(self, rows: list[list[float | int]]) -> None:
-        if rows:
+    def append(self, rows: list[list[float | int]], *, durable: bool = False) -> None:
+        """Append `rows`; `durable` (before a checkpoint) also waits for the disk."""
+        if rows or durable:
             with self.path.open("a", newline="") as f:
                 csv.writer(f, lineterminator="\n").writerows(rows)
+                if durable:
+                    f.flush()
+                    os.fsync(f.fileno())
+
+
+def _row_step(line: str) -> int | None:
+    """The step of a whole curve row, or None for a torn or foreign line."""
+    fields = line.split(",")
+    if len(fields) != len(CURVE_COLUMNS):
+        return None
+    try:
+        float(fields[-1])  # the last field is complete
+        return int(fields[0])
+    except ValueError:
+        return None
 
 
 def read_curve(path: str | Path) -> dict[str, list[float]]:
-    """A ``curve.csv`` as columns: ``{"step": [...], "elbo": [...], ...}``."""
+    """A ``curve.csv`` as columns: ``{"step": [...], "elbo": [...], ...}``; a torn last line
+    (a run killed while writing) is left out."""
     with Path(path).open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    return {name: [float(row[name]) for row in rows] for name in CURVE_COLUMNS}
+        lines = f.read().splitlines()
+    rows = [line.split(",") for line in lines[1:] if _row_step(line) is not None]
+    return {name: [float(row[i]) for row in rows] for i, name in enumerate(CURVE_COLUMNS)}
 
 
 # --------------------------------------------------------------------------------- evaluation
@@ -483,7 +510,7 @@ def train(
     def write_checkpoint() -> None:
         if ckpt_path is None or curve is None:
             return
-        curve.append(window.take_rows())  # the file never lags behind the checkpoint
+        curve.append(window.take_rows(), durable=True)  # never behind the checkpoint
         ckpt: Checkpoint = {
             "format": CHECKPOINT_FORMAT,
             "version": CHECKPOINT_VERSION,
@@ -542,9 +569,10 @@ def train(
             window.add(step, terms, grad_norm, batch)
             stop = False
             if step % train_cfg.log_every == 0 or step == train_cfg.steps:
-                rows = window.take_rows()
                 if curve is not None:
-                    curve.append(rows)
+                    curve.append(window.take_rows())
+                else:
+                    window.pending.clear()
                 record = {
                     "step": step,
                     "epoch": (step - 1) // len(batcher),

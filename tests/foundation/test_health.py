@@ -147,3 +147,12 @@ def test_workers_are_pinged_once_per_interval_not_once_per_request(monkeypatch):
     assert second["age_s"] >= first["age_s"] == 0.0
     fresh = health.recent_worker_check(max_age_s=0)  # the last answer is too old: ping again
     assert len(pings) == 2 and fresh["workers"] == ["w2@host"]
+
+
+def test_a_failed_worker_check_is_retried_sooner_than_a_good_one(monkeypatch):
+    answers = [[], [{"w@host": {"ok": "pong"}}]]
+    monkeypatch.setattr(health.app.control, "ping", lambda timeout: answers.pop(0))
+    assert health.recent_worker_check(max_age_s=60, failed_max_age_s=60)["ok"] is False
+    assert health.recent_worker_check(max_age_s=60, failed_max_age_s=60)["ok"] is False  # kept
+    back = health.recent_worker_check(max_age_s=60, failed_max_age_s=0)
+    assert back["ok"] is True and back["workers"] == ["w@host"]

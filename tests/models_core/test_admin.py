@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from models_core import services
 from models_core.models import MetricPoint, TrainingRun
+from models_core.nn.train import CURVE_NAME
 
 pytestmark = pytest.mark.django_db
 
@@ -102,6 +103,11 @@ def test_alice_downloads_every_step_of_a_trained_run(alice, corpus):
     lines = b"".join(response.streaming_content).decode().splitlines()
     assert lines[0].startswith("step,loss,objective,recon,kl")
     assert [int(line.split(",")[0]) for line in lines[1:]] == list(range(1, 13))
+    # A run still writing: the download ends with the last whole row.
+    with (run.directory / CURVE_NAME).open("a") as f:
+        f.write("13,0.25,")
+    response = alice.get(url)
+    assert b"".join(response.streaming_content).decode().splitlines() == lines
     detail = alice.get(reverse("admin:models_core_trainingrun_change", args=[run.pk]))
     assert url in detail.content.decode()
 

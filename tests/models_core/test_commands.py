@@ -126,7 +126,10 @@ def test_train_prints_the_run_and_its_final_metrics(small_book):
         (["--corpus", "buster", "--model", "vae", "--m", "1"], "--m applies to the autogen"),
         (["--corpus", "buster", "--model", "autogen", "--m", "-1"], "m must exceed -1"),
         (["--corpus", "buster", "--model", "vae", "--anneal", "logistic"], "--anneal applies"),
-        (["--corpus", "buster", "--model", "vae", "--beta", "-1"], "need beta >= 0"),
+        (["--corpus", "buster", "--model", "vae", "--beta", "-1"], "need finite beta >= 0"),
+        (["--corpus", "buster", "--model", "vae", "--beta", "nan"], "need finite beta >= 0"),
+        (["--corpus", "buster", "--model", "vae", "--free-bits", "inf"], "free_bits >= 0"),
+        (["--corpus", "buster", "--model", "autogen", "--m", "inf"], "m must exceed -1"),
         (["--corpus", "buster", "--model", "autogen", "--free-bits", "-0.5"], "free_bits >= 0"),
         (["--corpus", "buster", "--model", "vae", "--batch-size", "100000"], "exceeds the"),
         (["--corpus", "buster", "--model", "vae", "--batch-size", "0"], "batch_size"),
@@ -165,6 +168,11 @@ def test_train_takes_the_schedule_beta_and_free_bits_by_name(small_book):
         "--no-progress",
     )
     run = TrainingRun.objects.get(pk=report["run"])
+    assert (
+        report["model"]
+        == run.label
+        == ("VAE (annealing), logistic annealing, β=0.5, free bits 0.1")
+    )
     objective = run.config["objective"]
     assert (objective["anneal"], objective["anneal_steps"]) == ("logistic", 20)
     assert (objective["beta"], objective["free_bits"]) == (0.5, 0.1)

@@ -305,6 +305,22 @@ def test_the_curve_file_holds_every_step_whatever_the_record_interval(tmp_path):
         assert share == pytest.approx(kl_share(weight * kl, objective), rel=1e-4)
 
 
+def test_a_torn_curve_file_heals_on_resume(tmp_path):
+    settings = cfg(steps=20, checkpoint_every=10, log_every=5)
+    obj = objective_preset("vae")
+    full = tmp_path / "full"
+    train(MODEL, settings, obj, TRAIN, checkpoint_dir=full)
+    torn = tmp_path / "torn"
+    train(MODEL, settings.replace(steps=10), obj, TRAIN, checkpoint_dir=torn)
+    # A kill mid-append, after rows the checkpoint does not cover: a foreign line, a row of a
+    # replayed step, and half a row.
+    with (torn / CURVE_NAME).open("a") as f:
+        f.write("\x00\x00garbage\n" + (full / CURVE_NAME).read_text().splitlines()[11] + "\n12,0.5")
+    assert read_curve(torn / CURVE_NAME)["step"][-1] == 11  # the half row is not a row
+    train(MODEL, settings, obj, TRAIN, checkpoint_dir=torn)
+    assert (torn / CURVE_NAME).read_text() == (full / CURVE_NAME).read_text()
+
+
 def test_the_command_line_progress_bar_shows_the_curve():
     out = io.StringIO()
     train(

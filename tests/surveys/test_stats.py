@@ -616,7 +616,7 @@ def test_bradley_terry_refuses_malformed_comparisons(comparisons, error):
 
 
 def test_bradley_terry_per_rater_estimates_the_pooled_scores_and_resamples_raters():
-    # Five raters each judged a, b and c; their matrices add up to the pooled one.
+    # 25 raters judged a, b and c; their matrices add up to the pooled one.
     rng = np.random.default_rng(3)
     per_rater = rng.integers(0, 6, size=(25, 3, 3))
     pooled = per_rater.sum(axis=0)
@@ -626,6 +626,19 @@ def test_bradley_terry_per_rater_estimates_the_pooled_scores_and_resamples_rater
     assert clustered.wins == plain.wins and clustered.n_comparisons == plain.n_comparisons
     assert (clustered.n_clusters, plain.n_clusters) == (25, None)
     assert clustered.ranking == plain.ranking
+
+
+def test_bradley_terry_per_rater_leaves_out_silent_raters_and_refuses_to_resample_one():
+    active = np.array([[[0, 7], [3, 0]], [[0, 2], [5, 0]], [[0, 4], [4, 0]]])
+    silent = np.zeros((2, 2, 2), dtype=int)
+    with_silent = stats.bradley_terry_from_wins(np.concatenate([active, silent]), seed=2)
+    without = stats.bradley_terry_from_wins(active, seed=2)
+    assert with_silent == without and without.n_clusters == 3
+    with pytest.warns(RuntimeWarning, match="one rater"):
+        alone = stats.bradley_terry_from_wins(active[:1], n_boot=50, seed=0)
+    assert alone.scores[1] - alone.scores[0] == pytest.approx(math.log(3 / 7), abs=OPTIMISER)
+    assert all(math.isnan(v) for v in alone.ci_low + alone.ci_high)
+    assert (alone.n_clusters, alone.n_boot_failed) == (1, 0)
 
 
 def test_bradley_terry_per_rater_intervals_follow_the_rater_bootstrap_of_the_proportion():
