@@ -1,6 +1,7 @@
 """import_corpus and train, as a researcher runs them: JSON out, one-line errors, nothing lost."""
 
 import json
+import math
 from io import StringIO
 
 import pytest
@@ -223,6 +224,10 @@ def test_a_cancelled_run_resumes_to_the_end(small_book, monkeypatch):
     assert steps == sorted(set(steps)) and steps[-1] == 20
 
 
+def run_latent_dim(run_id: int) -> int:
+    return TrainingRun.objects.get(pk=run_id).config["model"]["latent_dim"]
+
+
 def test_evaluate_and_decode_a_trained_run(small_book):
     call_command("import_corpus", str(small_book), "--name", "buster", stdout=StringIO())
     run_id = run_json(
@@ -254,6 +259,13 @@ def test_evaluate_and_decode_a_trained_run(small_book):
         assert key in metrics, key
     assert metrics["elbo"] == pytest.approx(metrics["recon"] - metrics["kl"])
     assert metrics["iw_nll"] <= -metrics["elbo"] + 1e-3  # the IW bound is the tighter one
+    # (MI is He et al.'s Monte Carlo estimate: a little below 0 is possible when z is unused.)
+    assert metrics["kl"] >= 0 and metrics["recon"] < 0 and math.isfinite(metrics["mi"])
+    assert 0 <= metrics["kl_share"] <= 100
+    assert 0 <= metrics["active_units"] <= run_latent_dim(run_id)
+    assert 0 <= metrics["recon_bleu"] <= 100 and 0 <= metrics["exact_match"] <= 1
+    # ppl = exp(IW-NLL per token) >= 1; elbo_ppl (from the looser ELBO) is at least as high
+    assert 1 <= metrics["ppl"] <= metrics["elbo_ppl"] + 1e-6
     run = TrainingRun.objects.get(pk=run_id)
     assert run.final_metrics["evaluation"]["iw_nll"] == metrics["iw_nll"]
 
