@@ -1,16 +1,22 @@
-"""Survey data shaped like the paper's, imported through the real import service."""
+"""Survey data shaped like the paper's, imported through the real import service.
+
+The answers are the product's own fixtures (``fixtures/surveys``, what the demo imports):
+reconstructed from the counts below, which the tests check the reports against.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
-import random
+from pathlib import Path
 
 import pytest
 
 from surveys import reports
 from surveys.models import Survey
 from surveys.services import responses_import
+
+PAPER_SURVEYS = Path(__file__).resolve().parents[2] / "fixtures" / "surveys"
 
 # Table 2 (Sect. 3.2): model 1, model 2, model 1 wins, decisive responses, raters.
 TABLE_2 = [
@@ -40,47 +46,20 @@ def csv_bytes(header: list[str], rows: list[list[object]]) -> io.BytesIO:
     return io.BytesIO(text.getvalue().encode())
 
 
-def table_2_rows(seed: int = 2019) -> list[list[object]]:
-    """One answer per item; outcomes shuffled over raters, sides alternated, some discards."""
-    rng = random.Random(seed)
-    rows: list[list[object]] = []
-    for pair, (model_1, model_2, wins, n, raters) in enumerate(TABLE_2):
-        outcomes = [model_1] * wins + [model_2] * (n - wins) + ["discard"] * DISCARDS_PER_PAIR
-        rng.shuffle(outcomes)
-        for i, winner in enumerate(outcomes):
-            left = (model_1, model_2)[i % 2]
-            rows.append([f"p{pair}-r{i % raters}", f"p{pair}-i{i}", model_1, model_2, winner, left])
-    return rows
-
-
-def table_4_rows(seed: int = 2019) -> list[list[object]]:
-    rng = random.Random(seed)
-    rows: list[list[object]] = []
-    for model, (k_short, n_short, k_long, n_long) in TABLE_4.items():
-        for words, k, n in ((SHORT_WORDS, k_short, n_short), (LONG_WORDS, k_long, n_long)):
-            for i in range(n):
-                length = rng.randint(*words)
-                sentence = " ".join(f"w{j}" for j in range(length))
-                item = f"{model}-{length}-{i}"
-                rater = f"r{len(rows) % TABLE_4_RATERS}"
-                rows.append([rater, item, model, sentence, "yes" if i < k else "no"])
-    return rows
-
-
 @pytest.fixture
 def table_2_survey(db) -> Survey:
     """A pairwise survey holding the paper's Table 2 counts (79/120, 229/260, 506/575)."""
-    header = ["rater", "item", "model_1", "model_2", "winner", "left"]
-    responses_import(survey_name="Table 2", kind="pairwise", file=csv_bytes(header, table_2_rows()))
+    responses_import(
+        survey_name="Table 2", kind="pairwise", file=PAPER_SURVEYS / "paper-table-2.csv"
+    )
     return Survey.objects.get(name="Table 2")
 
 
 @pytest.fixture
 def table_4_survey(db) -> Survey:
     """A meaningfulness survey with the paper's Table 4 percentages, split at 10 words."""
-    header = ["rater", "item", "model", "sentence", "meaningful"]
     responses_import(
-        survey_name="Table 4", kind="meaningfulness", file=csv_bytes(header, table_4_rows())
+        survey_name="Table 4", kind="meaningfulness", file=PAPER_SURVEYS / "paper-table-4.csv"
     )
     return Survey.objects.get(name="Table 4")
 
