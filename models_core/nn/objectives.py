@@ -106,7 +106,8 @@ class Objective(_DictMixin):
         finite = math.isfinite(self.beta) and math.isfinite(self.free_bits)
         if not (finite and self.beta >= 0 and self.free_bits >= 0 and self.anneal_steps >= 1):
             raise ValueError(
-                f"need finite beta >= 0 and free_bits >= 0, anneal_steps >= 1; got {self}"
+                "need finite beta >= 0 and free_bits >= 0, anneal_steps >= 1; got "
+                f"beta={self.beta}, free_bits={self.free_bits}, anneal_steps={self.anneal_steps}"
             )
         if not 0.0 < self.cycle_ratio <= 1.0:
             raise ValueError(f"cycle_ratio must be in (0, 1], got {self.cycle_ratio}")
