@@ -84,7 +84,8 @@ def recent_worker_check(
         last = _worker_check_last
         limit = max_age_s if last is not None and last[1]["ok"] else failed_max_age_s
         if last is None or time.monotonic() - last[0] > limit:
-            _worker_check_last = (time.monotonic(), check_workers())
+            result = check_workers()  # the answer's age counts from when it came back
+            _worker_check_last = (time.monotonic(), result)
         at, result = _worker_check_last
         return {**result, "age_s": round(time.monotonic() - at, 1)}
 

@@ -5,6 +5,7 @@ shipped in ``fixtures/surveys`` (so Tables 2 and 4 have reports to show), starts
 on the configured broker (the embedded one by default) and serves the site until Ctrl-C.
 """
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -47,6 +48,8 @@ class Command(BaseCommand):
             self.stdout.write("Demo ready (not serving: --no-serve).")
             return
         worker = None if no_worker else self._start_worker()
+        # A process manager's stop (SIGTERM) cleans up as Ctrl-C does: the worker goes too.
+        signal.signal(signal.SIGTERM, _exit)
         self.stdout.write(
             f"AutoGen Lab demo: http://127.0.0.1:{port}/admin/ "
             f"(user {DEMO_USERNAME!r}, password {DEMO_PASSWORD!r}); Ctrl-C stops it."
@@ -77,5 +80,10 @@ class Command(BaseCommand):
     def _start_worker(self) -> subprocess.Popen:
         command = [sys.executable, "-m", "celery", "-A", "autogen", "worker"]
         command += ["-Q", "default,gpu", "--concurrency", "1", "--loglevel", "warning"]
-        self.stdout.write("Starting a Celery worker: " + " ".join(command[1:]))
-        return subprocess.Popen(command)
+        worker = subprocess.Popen(command)
+        self.stdout.write(f"Started a Celery worker (pid {worker.pid}): " + " ".join(command[1:]))
+        return worker
+
+
+def _exit(signum, frame) -> None:
+    raise SystemExit(0)
