@@ -6,6 +6,8 @@ code the ``train`` command uses), so a run made here trains exactly like one mad
 
 from __future__ import annotations
 
+import uuid
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -51,6 +53,8 @@ class TrainingRunForm(forms.ModelForm):
     free_bits = forms.FloatField(
         required=False, help_text="Free bits λ, nats per latent dimension; empty: none."
     )
+    # One id per rendered form: the same form posted twice queues one run (services.run_submit).
+    form_token = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
 
     class Meta:
         model = TrainingRun
@@ -134,7 +138,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         if obj is None:
             return (
                 "corpus", "objective", "m", "anneal", "beta", "free_bits", "preset",
-                "total_steps", "seed",
+                "total_steps", "seed", "form_token",
             )  # fmt: skip
         return ("corpus", "objective", "m", "preset", "total_steps", *self.readonly_fields)
 
@@ -146,8 +150,11 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return super().save_model(request, obj, form, change)
-        run = services.run_create(**form.run_options())
-        services.run_enqueue(run)
+        run, created = services.run_submit(
+            submission=form.cleaned_data["form_token"], **form.run_options()
+        )
+        if not created:
+            messages.info(request, f"This form was already sent: it queued run {run.pk}.")
         obj.pk = run.pk
         obj.refresh_from_db()
 

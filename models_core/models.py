@@ -83,6 +83,14 @@ class TrainingRun(models.Model):
     heartbeat_at = models.DateTimeField(
         null=True, blank=True, help_text="When the training worker last saved progress."
     )
+    submission = models.UUIDField(
+        null=True,
+        blank=True,
+        unique=True,
+        editable=False,
+        help_text="The form submission that queued it: the same form sent twice (a double-click) "
+        "finds this run instead of queueing another.",
+    )
 
     class Meta:
         ordering = ["-created_at"]

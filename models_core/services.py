@@ -20,7 +20,7 @@ import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from models_core.models import Corpus, Decoding, MetricPoint, TrainingRun
@@ -185,7 +185,9 @@ def device_check(device: str) -> None:
         raise ServiceError(str(exc)) from None
 
 
-def run_create(*, corpus: Corpus, objective: str, **options: Any) -> TrainingRun:
+def run_create(
+    *, corpus: Corpus, objective: str, submission: uuid.UUID | None = None, **options: Any
+) -> TrainingRun:
     """A queued run of the paper model `objective` on `corpus`, fully configured
     (`run_config` takes the options and says what it refuses)."""
     config = run_config(corpus=corpus, objective=objective, **options)
@@ -196,7 +198,23 @@ def run_create(*, corpus: Corpus, objective: str, **options: Any) -> TrainingRun
         preset=options.get("preset_name", "small"),
         total_steps=config["train"]["steps"],
         config=config,
+        submission=submission,
     )
+
+
+def run_submit(*, submission: uuid.UUID, **options: Any) -> tuple[TrainingRun, bool]:
+    """Create and enqueue a run once per form `submission`: the same form sent again (a
+    double-click, a reload) returns the run it made, with False, and queues nothing."""
+    existing = TrainingRun.objects.filter(submission=submission).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            run = run_create(submission=submission, **options)
+    except IntegrityError:  # the other request of a double-click won the race
+        return TrainingRun.objects.get(submission=submission), False
+    run_enqueue(run)
+    return run, True
 
 
 def run_config(

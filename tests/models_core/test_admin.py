@@ -3,6 +3,8 @@
 Personas: Alice is a researcher (superuser); Bob is a rater account (no staff access).
 """
 
+import re
+import uuid
 from io import StringIO
 
 import pytest
@@ -48,6 +50,7 @@ def test_alice_queues_a_run_that_is_sent_to_a_worker_on_commit(
                 "preset": "tiny",
                 "total_steps": "40",
                 "seed": "5",
+                "form_token": str(uuid.uuid4()),
             },
         )
     assert response.status_code == 302, response.content.decode()[:2000]
@@ -57,6 +60,32 @@ def test_alice_queues_a_run_that_is_sent_to_a_worker_on_commit(
     assert run.config["model"]["vocab_size"] <= corpus.vocab_size
     assert len(callbacks) == 1 and sent == [([run.pk], run.task_id)]
     assert run.task_id  # stored before sending, so a fast worker finds it
+
+
+def test_a_double_click_on_save_queues_one_run(
+    alice, corpus, django_capture_on_commit_callbacks, monkeypatch
+):
+    sent = []
+    monkeypatch.setattr(
+        "models_core.tasks.train_run.apply_async",
+        lambda args, task_id: sent.append((args, task_id)),
+    )
+    url = reverse("admin:models_core_trainingrun_add")
+    form = alice.get(url).content.decode()
+    submission = re.search(r'name="form_token" value="([0-9a-f-]{36})"', form).group(1)
+    data = {
+        "corpus": corpus.pk, "objective": "vae", "preset": "tiny", "total_steps": "10",
+        "seed": "0", "form_token": submission,
+    }  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        first = alice.post(url, data)
+        second = alice.post(url, data, follow=True)
+    assert first.status_code == 302
+    run = TrainingRun.objects.get()
+    assert f"This form was already sent: it queued run {run.pk}." in second.content.decode()
+    assert sent == [([run.pk], TrainingRun.objects.get().task_id)]  # sent to a worker once
+    fresh = re.search(r'name="form_token" value="([0-9a-f-]{36})"', alice.get(url).content.decode())
+    assert fresh.group(1) != submission  # a new form, a new submission
 
 
 def test_the_add_form_refuses_m_for_a_plain_vae(alice, corpus):
@@ -73,7 +102,10 @@ def test_the_add_form_takes_the_schedule_and_refuses_what_the_run_would(
     alice, corpus, small_book, tmp_path
 ):
     url = reverse("admin:models_core_trainingrun_add")
-    base = {"corpus": corpus.pk, "preset": "tiny", "seed": "0", "total_steps": "10"}
+    base = {
+        "corpus": corpus.pk, "preset": "tiny", "seed": "0", "total_steps": "10",
+        "form_token": str(uuid.uuid4()),
+    }  # fmt: skip
     few = tmp_path / "few.txt"
     few.write_text("".join(small_book.read_text().splitlines(keepends=True)[:150]))
     mini = services.corpus_import(name="mini", paths=[few])
