@@ -32,14 +32,20 @@ def corpus(small_book):
     return services.corpus_get("buster")
 
 
-def test_alice_queues_a_run_that_is_sent_to_a_worker_on_commit(
-    alice, corpus, django_capture_on_commit_callbacks, monkeypatch
-):
-    sent = []
+@pytest.fixture
+def sent(monkeypatch) -> list:
+    """Tasks sent to the broker, as (args, task_id), instead of sending them."""
+    sent: list = []
     monkeypatch.setattr(
         "models_core.tasks.train_run.apply_async",
         lambda args, task_id: sent.append((args, task_id)),
     )
+    return sent
+
+
+def test_alice_queues_a_run_that_is_sent_to_a_worker_on_commit(
+    alice, corpus, django_capture_on_commit_callbacks, sent
+):
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         response = alice.post(
             reverse("admin:models_core_trainingrun_add"),
@@ -63,13 +69,8 @@ def test_alice_queues_a_run_that_is_sent_to_a_worker_on_commit(
 
 
 def test_a_double_click_on_save_queues_one_run(
-    alice, corpus, django_capture_on_commit_callbacks, monkeypatch
+    alice, corpus, django_capture_on_commit_callbacks, sent
 ):
-    sent = []
-    monkeypatch.setattr(
-        "models_core.tasks.train_run.apply_async",
-        lambda args, task_id: sent.append((args, task_id)),
-    )
     url = reverse("admin:models_core_trainingrun_add")
     form = alice.get(url).content.decode()
     submission = re.search(r'name="form_token" value="([0-9a-f-]{36})"', form).group(1)
