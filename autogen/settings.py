@@ -10,6 +10,7 @@ Two modes, chosen by ``AUTOGEN_ENV``:
 
 Variables: ``DATABASE_URL``, ``CELERY_BROKER_URL``, ``CELERY_RESULT_BACKEND``, ``SECRET_KEY``,
 ``DEBUG``, ``ALLOWED_HOSTS``, ``CSRF_TRUSTED_ORIGINS``, ``AUTOGEN_VAR_DIR``, ``AUTOGEN_DATA_DIR``,
+``AUTOGEN_MAX_UPLOAD_MB``,
 ``SECURE_SSL_REDIRECT``, ``SECURE_PROXY_SSL_HEADER``, ``LOG_LEVEL``.
 """
 
@@ -35,6 +36,8 @@ PRODUCTION = AUTOGEN_ENV == "production"
 VAR_DIR = Path(env.str("AUTOGEN_VAR_DIR", default=str(BASE_DIR / "var"))).resolve()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATA_DIR = Path(env.str("AUTOGEN_DATA_DIR", default=str(VAR_DIR / "data"))).resolve()
+# Largest answers CSV the admin accepts (a million answers is ~60 MB); the command has no cap.
+MAX_UPLOAD_MB = env.float("AUTOGEN_MAX_UPLOAD_MB", default=200.0)
 
 
 def _development_secret_key() -> str:

@@ -9,6 +9,7 @@ exclusion from the reports.
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
@@ -47,6 +48,16 @@ class ResponsesImportForm(forms.Form):
         choices=[("pairwise", "pairwise"), ("meaningfulness", "meaningfulness")]
     )
     file = forms.FileField(help_text="CSV with a header line, UTF-8 (see the README).")
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        limit_mb = settings.MAX_UPLOAD_MB
+        if upload.size > limit_mb * 2**20:
+            raise forms.ValidationError(
+                f"{upload.name} is {upload.size / 2**20:.1f} MB; uploads stop at {limit_mb:g} MB "
+                "(AUTOGEN_MAX_UPLOAD_MB). Import larger files with manage.py import_responses."
+            )
+        return upload
 
 
 @admin.register(Survey)

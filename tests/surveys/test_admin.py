@@ -164,6 +164,19 @@ def test_a_bad_upload_shows_every_bad_line_and_writes_nothing(client, alice):
     assert not Survey.objects.exists()
 
 
+def test_an_upload_over_the_size_limit_is_refused_before_it_is_read(client, alice, settings):
+    settings.MAX_UPLOAD_MB = 0.0001  # about 100 bytes
+    client.force_login(alice)
+    csv_text = "rater,item,model_1,model_2,winner\n" + "r1,i1,A,B,A\n" * 20
+    response = client.post(
+        IMPORT_URL, {"survey": "big", "kind": "pairwise", "file": upload("big.csv", csv_text)}
+    )
+    assert response.status_code == 200
+    assert "big.csv is 0.0 MB; uploads stop at 0.0001 MB" in response.text
+    assert "manage.py import_responses" in response.text
+    assert not Survey.objects.exists()
+
+
 def test_answers_cannot_be_added_or_edited_by_hand(client, alice, table_2_survey):
     client.force_login(alice)
     assert client.get(reverse("admin:surveys_response_add")).status_code == 403
