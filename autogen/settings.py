@@ -38,6 +38,8 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATA_DIR = Path(env.str("AUTOGEN_DATA_DIR", default=str(VAR_DIR / "data"))).resolve()
 # Largest answers CSV the admin accepts (a million answers is ~60 MB); the command has no cap.
 MAX_UPLOAD_MB = env.float("AUTOGEN_MAX_UPLOAD_MB", default=200.0)
+if not MAX_UPLOAD_MB > 0:
+    raise ImproperlyConfigured(f"AUTOGEN_MAX_UPLOAD_MB must be above 0, not {MAX_UPLOAD_MB}")
 
 
 def _development_secret_key() -> str:

@@ -1,7 +1,8 @@
 """Admin: researchers queue, watch, cancel and resume training runs here.
 
-Queueing goes through :func:`models_core.services.run_create` and ``run_enqueue`` (the same
-code the ``train`` command uses), so a run made here trains exactly like one made there.
+Queueing goes through :func:`models_core.services.run_submit` (``run_create`` and
+``run_enqueue``, once per form sent; ``run_create`` is what the ``train`` command uses), so a
+run made here trains exactly like one made there.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ class TrainingRunForm(forms.ModelForm):
         required=False, help_text="Free bits λ, nats per latent dimension; empty: none."
     )
     # One id per rendered form: the same form posted twice queues one run (services.run_submit).
-    form_token = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
+    # Not required: a form without one (open since before a deploy, or scripted) still works.
+    form_token = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4, required=False)
 
     class Meta:
         model = TrainingRun
@@ -151,7 +153,8 @@ class TrainingRunAdmin(admin.ModelAdmin):
         if change:
             return super().save_model(request, obj, form, change)
         run, created = services.run_submit(
-            submission=form.cleaned_data["form_token"], **form.run_options()
+            submission=form.cleaned_data.get("form_token") or uuid.uuid4(),
+            **form.run_options(),
         )
         if not created:
             messages.info(request, f"This form was already sent: it queued run {run.pk}.")

@@ -211,8 +211,11 @@ def run_submit(*, submission: uuid.UUID, **options: Any) -> tuple[TrainingRun, b
     try:
         with transaction.atomic():
             run = run_create(submission=submission, **options)
-    except IntegrityError:  # the other request of a double-click won the race
-        return TrainingRun.objects.get(submission=submission), False
+    except IntegrityError:
+        winner = TrainingRun.objects.filter(submission=submission).first()
+        if winner is None:
+            raise  # some other constraint: not a double-click
+        return winner, False  # the other request of a double-click won the race
     run_enqueue(run)
     return run, True
 

@@ -52,9 +52,9 @@ class ResponsesImportForm(forms.Form):
     def clean_file(self):
         upload = self.cleaned_data["file"]
         limit_mb = settings.MAX_UPLOAD_MB
-        if upload.size > limit_mb * 2**20:
+        if upload.size > limit_mb * 10**6:
             raise forms.ValidationError(
-                f"{upload.name} is {upload.size / 2**20:.1f} MB; uploads stop at {limit_mb:g} MB "
+                f"{upload.name} is {upload.size / 10**6:.1f} MB; uploads stop at {limit_mb:g} MB "
                 "(AUTOGEN_MAX_UPLOAD_MB). Import larger files with manage.py import_responses."
             )
         return upload

@@ -69,7 +69,8 @@ def test_stopping_the_demo_with_sigterm_stops_its_worker_too(tmp_path):
     with log.open("w") as out:
         demo = subprocess.Popen(
             [sys.executable, "manage.py", "demo", "--port", str(port)],
-            cwd=ROOT, env=clean_env(AUTOGEN_VAR_DIR=str(tmp_path)), stdout=out, stderr=out,
+            cwd=ROOT, env=clean_env(AUTOGEN_VAR_DIR=str(tmp_path), PYTHONUNBUFFERED=""),
+            stdout=out, stderr=out, start_new_session=True,
         )  # fmt: skip
     worker = None
     try:
@@ -92,8 +93,8 @@ def test_stopping_the_demo_with_sigterm_stops_its_worker_too(tmp_path):
         while alive(worker) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not alive(worker), "the demo left its Celery worker running"
-    finally:
+    finally:  # whatever failed, leave no process behind
         if demo.poll() is None:
-            demo.kill()
+            os.killpg(demo.pid, signal.SIGKILL)
         if worker is not None and alive(worker):
-            os.kill(worker, signal.SIGKILL)
+            os.killpg(worker, signal.SIGKILL)

@@ -100,3 +100,13 @@ def test_check_deploy_reports_no_issues_in_production(tmp_path):
     result = run_manage("check", "--deploy", env=clean_env(**production_env(tmp_path)))
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("value", ["0", "-5"])
+def test_an_upload_cap_of_zero_or_less_is_refused(tmp_path, value):
+    env = clean_env(AUTOGEN_VAR_DIR=str(tmp_path), AUTOGEN_MAX_UPLOAD_MB=value)
+    result = run_python(
+        "import django; django.setup()", {**env, "DJANGO_SETTINGS_MODULE": "autogen.settings"}
+    )
+    assert result.returncode != 0
+    assert "AUTOGEN_MAX_UPLOAD_MB must be above 0" in result.stderr

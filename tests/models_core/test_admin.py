@@ -89,6 +89,13 @@ def test_a_double_click_on_save_queues_one_run(
     assert fresh.group(1) != submission  # a new form, a new submission
 
 
+def test_a_form_sent_without_its_token_still_queues_its_run(alice, corpus):
+    data = {"corpus": corpus.pk, "objective": "vae", "preset": "tiny", "seed": "0"}
+    response = alice.post(reverse("admin:models_core_trainingrun_add"), data)
+    assert response.status_code == 302
+    assert TrainingRun.objects.get().submission is not None
+
+
 def test_the_add_form_refuses_m_for_a_plain_vae(alice, corpus):
     response = alice.post(
         reverse("admin:models_core_trainingrun_add"),

@@ -5,6 +5,7 @@ shipped in ``fixtures/surveys`` (so Tables 2 and 4 have reports to show), starts
 on the configured broker (the embedded one by default) and serves the site until Ctrl-C.
 """
 
+import os
 import signal
 import subprocess
 import sys
@@ -47,19 +48,21 @@ class Command(BaseCommand):
         if no_serve:
             self.stdout.write("Demo ready (not serving: --no-serve).")
             return
-        worker = None if no_worker else self._start_worker()
         # A process manager's stop (SIGTERM) cleans up as Ctrl-C does: the worker goes too.
         signal.signal(signal.SIGTERM, _exit)
-        self.stdout.write(
-            f"AutoGen Lab demo: http://127.0.0.1:{port}/admin/ "
-            f"(user {DEMO_USERNAME!r}, password {DEMO_PASSWORD!r}); Ctrl-C stops it."
-        )
+        worker = None
         try:
+            worker = None if no_worker else self._start_worker()
+            self.stdout.write(
+                f"AutoGen Lab demo: http://127.0.0.1:{port}/admin/ "
+                f"(user {DEMO_USERNAME!r}, password {DEMO_PASSWORD!r}); Ctrl-C stops it."
+            )
+            self.stdout.flush()
             call_command("runserver", f"127.0.0.1:{port}", use_reloader=False)
         finally:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second stop must not cut this
             if worker is not None:
-                worker.terminate()
-                worker.wait(timeout=30)
+                _stop(worker)
 
     def _ensure_demo_admin(self) -> None:
         users = get_user_model()
@@ -80,10 +83,24 @@ class Command(BaseCommand):
     def _start_worker(self) -> subprocess.Popen:
         command = [sys.executable, "-m", "celery", "-A", "autogen", "worker"]
         command += ["-Q", "default,gpu", "--concurrency", "1", "--loglevel", "warning"]
-        worker = subprocess.Popen(command)
+        # Its own process group: stopping the group stops its pool processes too.
+        worker = subprocess.Popen(command, start_new_session=True)
         self.stdout.write(f"Started a Celery worker (pid {worker.pid}): " + " ".join(command[1:]))
+        self.stdout.flush()
         return worker
 
 
 def _exit(signum, frame) -> None:
     raise SystemExit(0)
+
+
+def _stop(worker: subprocess.Popen, grace_s: float = 30) -> None:
+    """Warm shutdown (a running task is given `grace_s` to finish), then kill the group."""
+    try:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+    except ProcessLookupError:
+        pass  # already gone
