@@ -4,12 +4,14 @@ Personas: Alice is a researcher (superuser); Bob is a rater account (no staff ac
 """
 
 import re
+import threading
 import uuid
 from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.db import connection, transaction
 from django.urls import reverse
 
 from models_core import services
@@ -87,6 +89,44 @@ def test_a_double_click_on_save_queues_one_run(
     assert sent == [([run.pk], TrainingRun.objects.get().task_id)]  # sent to a worker once
     fresh = re.search(r'name="form_token" value="([0-9a-f-]{36})"', alice.get(url).content.decode())
     assert fresh.group(1) != submission  # a new form, a new submission
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_racing_requests_of_one_form_queue_one_run(corpus, sent, monkeypatch):
+    """Both requests pass the "already queued?" check, then both insert: the unique column
+    lets one win, and the other returns the winner's run. (SQLite takes the write lock when a
+    transaction starts, so there the second request waits before its check: nothing races.)"""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite serialises writing transactions: no race to test")
+    both_checked = threading.Barrier(2, timeout=30)
+    real_config = services.run_config
+
+    def config_after_both_checked(**options):
+        both_checked.wait()  # both requests are past the check, inside their transactions
+        return real_config(**options)
+
+    monkeypatch.setattr(services, "run_config", config_after_both_checked)
+    token, results = uuid.uuid4(), []
+
+    def request() -> None:
+        try:
+            with transaction.atomic():  # as the admin's view does
+                results.append(
+                    services.run_submit(
+                        submission=token, corpus=corpus, objective="vae", preset_name="tiny"
+                    )
+                )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=request) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(created for _, created in results) == [False, True]
+    assert len({run.pk for run, _ in results}) == 1
+    assert TrainingRun.objects.count() == 1 and len(sent) == 1
 
 
 def test_a_form_sent_without_its_token_still_queues_its_run(alice, corpus):
