@@ -35,6 +35,11 @@ class CorpusAdmin(admin.ModelAdmin):
         return False  # corpora are imported with manage.py import_corpus (files on the server)
 
 
+FORM_REUSED = (
+    "This form already queued run {pk} with other settings; open a new form to queue another."
+)
+
+
 class TrainingRunForm(forms.ModelForm):
     preset = forms.ChoiceField(choices=[(name, name) for name in PRESETS], initial="small")
     total_steps = forms.IntegerField(
@@ -81,9 +86,13 @@ class TrainingRunForm(forms.ModelForm):
         data = super().clean()
         if self.instance.pk is None and data.get("corpus") is not None:
             try:  # everything the run would refuse, before anything is stored
-                services.run_config(**self.run_options())
+                config = services.run_config(**self.run_options())
             except services.ServiceError as exc:
                 raise forms.ValidationError(str(exc)) from None
+            sent = TrainingRun.objects.filter(submission=data.get("form_token")).first()
+            if data.get("form_token") and sent is not None and sent.config != config:
+                # The form came back (the browser's Back button) and was changed: not a repeat.
+                raise forms.ValidationError(FORM_REUSED.format(pk=sent.pk))
         return data
 
 

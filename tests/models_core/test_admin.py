@@ -89,6 +89,11 @@ def test_a_double_click_on_save_queues_one_run(
     assert sent == [([run.pk], TrainingRun.objects.get().task_id)]  # sent to a worker once
     fresh = re.search(r'name="form_token" value="([0-9a-f-]{36})"', alice.get(url).content.decode())
     assert fresh.group(1) != submission  # a new form, a new submission
+    # The first form brought back and changed is refused, not silently dropped.
+    changed = alice.post(url, {**data, "total_steps": "20"})
+    assert changed.status_code == 200
+    assert f"This form already queued run {run.pk} with other settings" in changed.content.decode()
+    assert TrainingRun.objects.count() == 1
 
 
 @pytest.mark.django_db(transaction=True)
