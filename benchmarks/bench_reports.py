@@ -169,19 +169,15 @@ def main() -> None:
             f"{kind}: generate CSV", results, lambda kind=kind: generate(kind, args.answers)
         )
         name = f"bench {kind}"
-        summary = timed(
-            f"{kind}: import {args.answers:,} answers", results,
-            lambda name=name, kind=kind, data=data: responses_import(
+
+        def import_file(name=name, kind=kind, data=data):
+            return responses_import(
                 survey_name=name, kind=kind, file=io.BytesIO(data), filename=f"{kind}.csv"
-            ),
-        )  # fmt: skip
+            )
+
+        summary = timed(f"{kind}: import {args.answers:,} answers", results, import_file)
         assert summary.responses_created == args.answers, summary
-        again = timed(
-            f"{kind}: re-import (every answer skipped)", results,
-            lambda name=name, kind=kind, data=data: responses_import(
-                survey_name=name, kind=kind, file=io.BytesIO(data), filename=f"{kind}.csv"
-            ),
-        )  # fmt: skip
+        again = timed(f"{kind}: re-import (every answer skipped)", results, import_file)
         assert again.responses_skipped == args.answers, again
         survey = Survey.objects.get(name=name)
         report = timed(

@@ -89,8 +89,9 @@ class TrainingRunForm(forms.ModelForm):
                 config = services.run_config(**self.run_options())
             except services.ServiceError as exc:
                 raise forms.ValidationError(str(exc)) from None
-            sent = TrainingRun.objects.filter(submission=data.get("form_token")).first()
-            if data.get("form_token") and sent is not None and sent.config != config:
+            token = data.get("form_token")
+            sent = token and TrainingRun.objects.filter(submission=token).first()
+            if sent and sent.config != config:
                 # The form came back (the browser's Back button) and was changed: not a repeat.
                 raise forms.ValidationError(FORM_REUSED.format(pk=sent.pk))
         return data

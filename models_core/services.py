@@ -186,16 +186,21 @@ def device_check(device: str) -> None:
 
 
 def run_create(
-    *, corpus: Corpus, objective: str, submission: uuid.UUID | None = None, **options: Any
+    *,
+    corpus: Corpus,
+    objective: str,
+    preset_name: str = "small",
+    submission: uuid.UUID | None = None,
+    **options: Any,
 ) -> TrainingRun:
     """A queued run of the paper model `objective` on `corpus`, fully configured
     (`run_config` takes the options and says what it refuses)."""
-    config = run_config(corpus=corpus, objective=objective, **options)
+    config = run_config(corpus=corpus, objective=objective, preset_name=preset_name, **options)
     return TrainingRun.objects.create(
         corpus=corpus,
         objective=objective,
         m=config["objective"]["m"],
-        preset=options.get("preset_name", "small"),
+        preset=preset_name,
         total_steps=config["train"]["steps"],
         config=config,
         submission=submission,

@@ -403,15 +403,14 @@ def bradley_terry_table(
 ) -> pd.DataFrame:
     """Bradley–Terry scores of all models from the per-rater win counts, with intervals that
     resample raters (empty if not estimable)."""
-    decisive = oriented[(oriented.wins_1 + oriented.wins_2) > 0]
-    raters, first, second = (
-        pd.factorize(decisive.rater)[0],
-        decisive.model_1.map({model: i for i, model in enumerate(models)}).to_numpy(),
-        decisive.model_2.map({model: i for i, model in enumerate(models)}).to_numpy(),
-    )
+    # One win matrix per rater; raters without a decisive answer are left out by the stats.
+    index = {model: i for i, model in enumerate(models)}
+    raters = pd.factorize(oriented.rater)[0]
+    first = oriented.model_1.map(index).to_numpy()
+    second = oriented.model_2.map(index).to_numpy()
     wins = np.zeros((raters.max(initial=-1) + 1, len(models), len(models)), dtype=np.int64)
-    np.add.at(wins, (raters, first, second), decisive.wins_1.to_numpy())
-    np.add.at(wins, (raters, second, first), decisive.wins_2.to_numpy())
+    np.add.at(wins, (raters, first, second), oriented.wins_1.to_numpy())
+    np.add.at(wins, (raters, second, first), oriented.wins_2.to_numpy())
     try:
         result = stats.bradley_terry_from_wins(
             wins, labels=models, confidence_level=confidence, n_boot=N_BOOT_BRADLEY_TERRY, seed=SEED

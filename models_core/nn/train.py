@@ -317,10 +317,8 @@ class _CurveFile:
                 data = f.read()
             whole = data[: data.rfind(b"\n") + 1].decode("utf-8", errors="replace")
             for line in whole.splitlines()[1:]:
-                step = _row_step(line)
-                if step is None or step > resumed_step:
-                    continue
-                if step == (_row_step(kept[-1]) if kept else 0) + 1:
+                # Steps 1, 2, … up to the checkpoint's, each once; anything else is dropped.
+                if len(kept) < resumed_step and _row_step(line) == len(kept) + 1:
                     kept.append(line)
         scratch = path.with_suffix(".tmp")
         with scratch.open("w", newline="") as f:
