@@ -148,8 +148,8 @@ def main() -> None:
     from django.db import connection
 
     from surveys import reports
+    from surveys.imports import responses_import
     from surveys.models import Survey
-    from surveys.services import responses_import
 
     call_command("migrate", interactive=False, verbosity=0)
     with connection.cursor():

@@ -20,8 +20,8 @@ from django.urls import path, reverse
 from django.utils.text import slugify
 
 from surveys import reports, selectors
+from surveys.imports import ImportRefused, responses_import
 from surveys.models import Item, Rater, Response, Survey
-from surveys.services import ImportRefused, responses_import
 
 FORMAT_LABELS = {
     "html": "HTML report",

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from surveys import reports
+from surveys.imports import responses_import
 from surveys.models import Survey
-from surveys.services import responses_import
 
 PAPER_SURVEYS = Path(__file__).resolve().parents[2] / "fixtures" / "surveys"
 
@@ -67,5 +67,5 @@ def table_4_survey(db) -> Survey:
 @pytest.fixture
 def quick_bootstrap(monkeypatch) -> None:
     """Fewer bootstrap replicates: the tests check plumbing, not Monte Carlo precision."""
-    monkeypatch.setattr(reports, "N_BOOT", 200)
-    monkeypatch.setattr(reports, "N_BOOT_BRADLEY_TERRY", 20)
+    monkeypatch.setattr(reports.build, "N_BOOT", 200)
+    monkeypatch.setattr(reports.build, "N_BOOT_BRADLEY_TERRY", 20)

@@ -6,9 +6,9 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from surveys import services
+from surveys import imports
+from surveys.imports import ImportRefused, responses_import
 from surveys.models import Item, Rater, Response, Survey
-from surveys.services import ImportRefused, responses_import
 
 pytestmark = pytest.mark.django_db
 
@@ -223,11 +223,11 @@ def test_line_numbers_count_physical_lines_when_a_quoted_field_spans_two(tmp_pat
 
 
 def test_a_flood_of_bad_rows_is_listed_up_to_a_cap_and_then_counted(tmp_path):
-    bad = "".join(f"r{i},i{i},A,B,nobody\n" for i in range(services.MAX_REPORTED_ERRORS + 7))
+    bad = "".join(f"r{i},i{i},A,B,nobody\n" for i in range(imports.MAX_REPORTED_ERRORS + 7))
     message = refused(write(tmp_path, "rater,item,model_1,model_2,winner\n" + bad))
     lines = message.splitlines()
-    assert lines[0].startswith(f"{services.MAX_REPORTED_ERRORS + 7} bad row(s)")
-    assert len(lines) == 1 + services.MAX_REPORTED_ERRORS + 1
+    assert lines[0].startswith(f"{imports.MAX_REPORTED_ERRORS + 7} bad row(s)")
+    assert len(lines) == 1 + imports.MAX_REPORTED_ERRORS + 1
     assert lines[-1] == "… and 7 more bad row(s)."
 
 
@@ -236,17 +236,17 @@ def test_a_flood_of_bad_rows_is_listed_up_to_a_cap_and_then_counted(tmp_path):
     [
         (
             b"",
-            services.EMPTY_FILE.format(name="{path}", columns="rater,item,model_1,model_2,winner"),
+            imports.EMPTY_FILE.format(name="{path}", columns="rater,item,model_1,model_2,winner"),
         ),
-        (b"rater,item,model_1,model_2,winner\n", services.NO_ROWS.format(name="{path}")),
-        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", services.NOT_TEXT.format(name="{path}")),
+        (b"rater,item,model_1,model_2,winner\n", imports.NO_ROWS.format(name="{path}")),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", imports.NOT_TEXT.format(name="{path}")),
         (
             b"rater,item,model_1,model_2,winner\nr1,i1,A,B,caf\xe9\n",
-            services.NOT_UTF8.format(name="{path}", byte=0xE9, line=2),
+            imports.NOT_UTF8.format(name="{path}", byte=0xE9, line=2),
         ),
         (
             b"rater,item,winner\nr1,i1,A\n",
-            services.MISSING_COLUMNS.format(
+            imports.MISSING_COLUMNS.format(
                 name="{path}",
                 missing="model_1,model_2",
                 kind="pairwise",
@@ -278,7 +278,7 @@ def test_a_survey_of_the_other_kind_is_refused(tmp_path):
         write(tmp_path, MEANINGFULNESS, "m.csv"), kind="meaningfulness", survey="mixed"
     )
 
-    assert message == services.OTHER_KIND.format(
+    assert message == imports.OTHER_KIND.format(
         survey="mixed", existing="pairwise", kind="meaningfulness"
     )
     assert Response.objects.count() == 3
@@ -301,7 +301,7 @@ def test_without_json_the_command_prints_a_sentence(tmp_path):
 
 
 def test_a_large_import_refreshes_the_planner_statistics_and_still_imports(tmp_path, monkeypatch):
-    monkeypatch.setattr(services, "ANALYZE_AFTER", 1)  # ANALYZE runs on PostgreSQL, else nothing
+    monkeypatch.setattr(imports, "ANALYZE_AFTER", 1)  # ANALYZE runs on PostgreSQL, else nothing
     assert run(write(tmp_path, PAIRWISE))["responses_created"] == 3
 
 
@@ -312,16 +312,16 @@ def test_a_re_import_reads_only_the_stored_answers_of_the_files_raters(tmp_path,
     header = "rater,item,model_1,model_2,winner\n"
     stored = "".join(f"r{r},i{i},A,B,{'AB'[(r + i) % 2]}\n" for r in range(12) for i in range(3))
     run(write(tmp_path, header + stored))
-    monkeypatch.setattr(services, "RATER_LOOKUP_CHUNK", 2)  # several lookups, each short
+    monkeypatch.setattr(imports, "RATER_LOOKUP_CHUNK", 2)  # several lookups, each short
     read: list[int] = []
-    real = services._stored_answers
+    real = imports._stored_answers
 
     def spy(rater_pks):
         keys, codes = real(rater_pks)
         read.append(len(keys))
         return keys, codes
 
-    monkeypatch.setattr(services, "_stored_answers", spy)
+    monkeypatch.setattr(imports, "_stored_answers", spy)
     # r3 and r7 repeat stored answers, r5 contradicts one, r99 is new.
     again = header + "r3,i0,A,B,B\nr7,i2,A,B,B\nr5,i1,A,B,B\nr99,i0,A,B,A\n"
 

@@ -13,8 +13,8 @@ from django.test.utils import CaptureQueriesContext
 from scipy import stats as scipy_stats
 
 from surveys import reports
+from surveys.imports import responses_import
 from surveys.models import Rater, Response, Survey
-from surveys.services import responses_import
 from tests.surveys.conftest import TABLE_2, csv_bytes
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("quick_bootstrap")]

@@ -1,7 +1,7 @@
 """``manage.py import_responses FILE.csv --kind pairwise|meaningfulness --survey NAME``.
 
 Imports answers collected elsewhere into a survey (created if absent); the CSV contract is in
-:mod:`surveys.services`. Nothing is written unless the whole file is good.
+:mod:`surveys.imports`. Nothing is written unless the whole file is good.
 """
 
 import json
@@ -9,7 +9,7 @@ from dataclasses import asdict
 
 from django.core.management.base import BaseCommand, CommandError
 
-from surveys.services import ImportRefused, responses_import
+from surveys.imports import ImportRefused, responses_import
 
 
 class Command(BaseCommand):

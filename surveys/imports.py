@@ -1,4 +1,4 @@
-"""Writes to the surveys: importing answers collected elsewhere (a CSV file).
+"""Importing answers collected elsewhere (a CSV file): parsing apart, one read and one write.
 
 One service, :func:`responses_import`, serves the ``import_responses`` command and the admin's
 upload page. It validates the whole file before writing anything, then writes in one
