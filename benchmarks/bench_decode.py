@@ -42,9 +42,10 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from models_core.nn.config import EOS, SOS, ModelConfig, preset  # noqa: E402
+from models_core.nn.config import ModelConfig, preset  # noqa: E402
 from models_core.nn.decode import beam_search  # noqa: E402
 from models_core.nn.model import SentenceVAE  # noqa: E402
+from models_core.nn.vocab import EOS, SOS  # noqa: E402
 
 IMPLEMENTATIONS = ("batched", "one-at-a-time")
 

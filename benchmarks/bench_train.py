@@ -48,10 +48,11 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from models_core.nn.config import EOS, PAD, SOS, UNK, ModelConfig, preset  # noqa: E402
+from models_core.nn.config import ModelConfig, preset  # noqa: E402
 from models_core.nn.data import BucketBatcher, collate  # noqa: E402
 from models_core.nn.objectives import objective_preset  # noqa: E402
 from models_core.nn.train import TrainCallback, evaluate, train  # noqa: E402
+from models_core.nn.vocab import EOS, PAD, SOS, UNK  # noqa: E402
 
 CORPUS = Path("/work/shared/corpora/sentences")
 MIN_WORDS, MAX_WORDS = 5, 30  # Sect. 3

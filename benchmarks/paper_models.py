@@ -24,10 +24,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.corpora import shared_corpora  # noqa: E402
-from models_core.nn import metrics, text  # noqa: E402
+from models_core.nn import metrics  # noqa: E402
 from models_core.nn.config import preset  # noqa: E402
+from models_core.nn.corpus import load_encoded, prepare_corpus  # noqa: E402
 from models_core.nn.objectives import autogen, objective_preset  # noqa: E402
 from models_core.nn.train import train  # noqa: E402
+from models_core.nn.vocab import SPECIALS, Vocab  # noqa: E402
 
 CORPORA = shared_corpora() / "sentences"
 BOOKS = (
@@ -53,15 +55,15 @@ def main() -> None:
 
     base = preset("small")
     with tempfile.TemporaryDirectory() as scratch:
-        info = text.prepare_corpus(
+        info = prepare_corpus(
             [CORPORA / book for book in BOOKS[: args.books]],
             scratch,
-            vocab_size=base.model.vocab_size - len(text.SPECIALS),
+            vocab_size=base.model.vocab_size - len(SPECIALS),
             seed=args.seed,
         )
-        vocab = text.Vocab.load(Path(scratch) / "vocab.txt")
-        train_ids = text.load_encoded(scratch, "train", vocab)
-        test_ids = text.load_encoded(scratch, "test", vocab)
+        vocab = Vocab.load(Path(scratch) / "vocab.txt")
+        train_ids = load_encoded(scratch, "train", vocab)
+        test_ids = load_encoded(scratch, "test", vocab)
     model_cfg = base.model.replace(vocab_size=len(vocab))
     train_cfg = base.train.replace(
         steps=args.steps, seed=args.seed, eval_every=max(1, args.steps // 4), device="cpu"

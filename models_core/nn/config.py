@@ -18,18 +18,16 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal, Self
 
-# Special token ids are defined once, by the vocabulary (text.py), and re-exported here for the
-# model, the batches and the decoders: <pad> 0 (never a target, never scored), <unk> 1 (also
-# what word dropout substitutes, Bowman et al. 2016), <sos> 2 (first decoder input, never in
-# `Batch.tokens`), <eos> 3 (appended to every sentence, the decoder's last target).
-from models_core.nn.text import EOS, PAD, SOS, UNK
+# Special token ids are defined once, by the vocabulary (vocab.py): <pad> 0 (never a target,
+# never scored), <unk> 1 (also what word dropout substitutes, Bowman et al. 2016), <sos> 2 (first
+# decoder input, never in `Batch.tokens`), <eos> 3 (appended to every sentence, the decoder's
+# last target).
+from models_core.nn.vocab import EOS
 
 __all__ = [
-    "EOS",
-    "PAD",
+    "DEFAULT_PRESET",
+    "DEVICES",
     "PRESETS",
-    "SOS",
-    "UNK",
     "ModelConfig",
     "Preset",
     "TrainConfig",
@@ -62,7 +60,7 @@ class _DictMixin:
 class ModelConfig(_DictMixin):
     """Architecture of `SentenceVAE` (Bowman et al. 2016; sizes from Mansbridge et al. 2019)."""
 
-    vocab_size: int = 20_004  # 20,000 words (Sect. 3) + 4 specials, as `text.Vocab.build` makes
+    vocab_size: int = 20_004  # 20,000 words (Sect. 3) + 4 specials, as `vocab.Vocab.build` makes
     embed_dim: int = 300
     hidden_dim: int = 500
     latent_dim: int = 50
@@ -144,3 +142,8 @@ def preset(name: str) -> Preset:
         return PRESETS[name]
     except KeyError:
         raise ValueError(f"unknown preset {name!r}; choose from {sorted(PRESETS)}") from None
+
+
+# What a run gets when no preset is named (commands, admin, services): the CPU demo's.
+DEFAULT_PRESET = "small"
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")

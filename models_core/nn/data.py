@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from models_core.nn.config import EOS, PAD
+from models_core.nn.vocab import EOS, PAD
 
 # Sentences are shuffled, then sorted by length within pools of this many batches (torchtext's
 # BucketIterator recipe): batches are near-uniform in length, yet differ from epoch to epoch.
@@ -65,7 +65,7 @@ class BucketBatcher:
     """Length-bucketed batches whose order depends only on (seed, epoch).
 
     Args:
-        sentences: encoded sentences (word ids, no specials), e.g. `text.load_encoded(...)`
+        sentences: encoded sentences (word ids, no specials), e.g. `corpus.load_encoded(...)`
         batch_size: sentences per batch
         seed: the run's seed
         shuffle: False gives one fixed order sorted by length (for evaluation)

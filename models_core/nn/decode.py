@@ -35,8 +35,7 @@ from typing import Any, Literal, NamedTuple, Protocol
 import torch
 from torch import Tensor, nn
 
-from models_core.nn.config import EOS, PAD, SOS, UNK
-from models_core.nn.text import SPECIALS
+from models_core.nn.vocab import EOS, PAD, SOS, SPECIALS, UNK
 
 __all__ = [
     "DEFAULT_ALPHA",
@@ -594,7 +593,7 @@ def interpolate(
 
 
 # ------------------------------------------------------------------------------ display filter
-# Specials by id and by name, both from the vocabulary's definitions (text.py: SPECIALS[i] is
+# Specials by id and by name, both from the vocabulary's definitions (vocab.py: SPECIALS[i] is
 # the word of id i), so the filter cannot drift from the vocabulary.
 _NOT_WORD_IDS = (PAD, SOS, EOS)
 _NOT_WORDS = frozenset({*_NOT_WORD_IDS, *(SPECIALS[i] for i in _NOT_WORD_IDS)})
@@ -615,3 +614,32 @@ def display_filter(
     if any(t in _UNKNOWN for t in words):
         return False
     return min_words <= len(words) <= max_words
+
+
+# Prior samples drawn at least per round while filtering: few tiny rounds cost more than waste.
+FILTERED_MIN_BATCH = 8
+
+
+def generate_filtered(
+    model: nn.Module,
+    n: int,
+    *,
+    keep: Callable[[list[int]], bool] | None = None,
+    max_tries: int,
+    strategy: Strategy = "beam",
+    generator: torch.Generator | None = None,
+    **options: Any,
+) -> list[list[int]]:
+    """Up to `n` prior samples (`generate`) that `keep` accepts, e.g. :func:`display_filter`.
+
+    Draws in rounds (the missing count, at least ``FILTERED_MIN_BATCH`` when filtering) until
+    it has `n` or has drawn `max_tries`; may return fewer. Without `keep`, one round of `n`.
+    """
+    kept: list[list[int]] = []
+    tries = 0
+    while len(kept) < n and tries < max_tries:
+        batch = n - len(kept) if keep is None else max(n - len(kept), FILTERED_MIN_BATCH)
+        tries += batch
+        out = generate(model, batch, strategy=strategy, generator=generator, **options)
+        kept += [seq for seq in out.sequences if keep is None or keep(seq)]
+    return kept[:n]

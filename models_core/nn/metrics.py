@@ -59,6 +59,7 @@ from models_core.nn.objectives import kl_share
 __all__ = [
     "ACTIVE_UNIT_THRESHOLD",
     "DEFAULT_IW_SAMPLES",
+    "DEFAULT_PRIOR_SAMPLES",
     "IWEstimate",
     "active_units",
     "distinct_n",
@@ -78,6 +79,8 @@ _LOG_2PI = math.log(2.0 * math.pi)
 ACTIVE_UNIT_THRESHOLD = 0.01
 # He et al. 2019 use 500 samples; 100 keeps CPU evaluation affordable and is configurable.
 DEFAULT_IW_SAMPLES = 100
+# Prior samples `evaluate` decodes for the generation statistics (prior length, distinct-n).
+DEFAULT_PRIOR_SAMPLES = 200
 # Most logits (rows × vocabulary) one importance-sampling pass may hold: 2**26 fp32 = 256 MiB.
 MAX_LOGITS = 1 << 26
 

@@ -30,7 +30,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from models_core.nn.config import EOS, PAD, SOS, UNK, ModelConfig
+from models_core.nn.config import ModelConfig
+from models_core.nn.vocab import EOS, PAD, SOS, UNK
 
 __all__ = [
     "EOS",

@@ -130,7 +130,7 @@ class Checkpoint(TypedDict):
     model: dict[str, Tensor]  # SentenceVAE.state_dict()
     optimizer: dict[str, Any]  # torch.optim.Adam.state_dict()
     rng: dict[str, Any]  # python, numpy, torch, cuda generator states
-    itos: list[str] | None  # vocabulary, id order (text.Vocab.itos)
+    itos: list[str] | None  # vocabulary, id order (vocab.Vocab.itos)
     evals: list[dict[str, Any]]  # every evaluation record so far
     last_record: dict[str, Any] | None  # the last on_step record
     torch_version: str
@@ -456,7 +456,7 @@ def train(
         model_cfg, train_cfg: architecture and run settings
         objective: e.g. ``objective_preset("autogen")``
         train_data, test_data: encoded sentences (word ids, no specials), e.g. from
-            `text.load_encoded`; `test_data` feeds the periodic evaluation
+            `corpus.load_encoded`; `test_data` feeds the periodic evaluation
         checkpoint_dir: where `last.pt` goes; None trains without checkpoints
         resume: continue from ``checkpoint_dir/last.pt`` when it exists (its configs must agree
             with these on everything that changes the curve; `steps` may grow)

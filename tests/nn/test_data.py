@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from models_core.nn.config import EOS, PAD
 from models_core.nn.data import Batch, BucketBatcher, collate
+from models_core.nn.vocab import EOS, PAD
 
 CORPUS = Path("/work/shared/corpora/sentences/austen_persuasion.txt")
 

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 
-from models_core.nn.config import EOS, PAD, SOS, UNK, ModelConfig, preset
+from models_core.nn.config import ModelConfig, preset
 from models_core.nn.decode import (
     DEFAULT_BEAM,
     INTERPOLATION_STEPS,
@@ -25,7 +25,7 @@ from models_core.nn.decode import (
     sample,
 )
 from models_core.nn.model import SentenceVAE
-from models_core.nn.text import SPECIALS
+from models_core.nn.vocab import EOS, PAD, SOS, SPECIALS, UNK
 
 CFG = preset("tiny").model  # vocab 64, hidden 32, latent 8, max_len 12
 A, B, C, D, E, F = 4, 5, 6, 7, 8, 9  # word ids of the hand-built models
@@ -344,7 +344,7 @@ def test_display_filter_keeps_4_to_20_words_without_unk(tokens, shown):
 @pytest.mark.parametrize("special", [PAD, SOS, EOS])
 def test_display_filter_knows_the_specials_by_the_vocabularys_ids_and_words(special):
     words = ["the", "cat", "sat"]
-    # <pad>, <sos>, <eos> are not words, as ids or as text.SPECIALS' words for those ids.
+    # <pad>, <sos>, <eos> are not words, as ids or as vocab.SPECIALS' words for those ids.
     assert display_filter([4, 5, 6, special]) is False  # 3 words
     assert display_filter([4, 5, 6, 7, special]) is True
     assert display_filter([*words, SPECIALS[special]]) is False

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.distributions import Independent, Normal, kl_divergence
 
-from models_core.nn.config import EOS, preset
+from models_core.nn.config import preset
 from models_core.nn.data import collate
 from models_core.nn.decode import greedy
 from models_core.nn.metrics import (
@@ -24,6 +24,7 @@ from models_core.nn.metrics import (
 )
 from models_core.nn.model import SentenceVAE
 from models_core.nn.objectives import kl_share
+from models_core.nn.vocab import EOS
 
 CFG = preset("tiny").model  # vocab 64, hidden 32, latent 8
 REQUIRED = {

@@ -8,9 +8,9 @@ import torch.nn.functional as F
 from torch.nn.utils.rnn import pad_sequence
 
 import models_core.nn.model as model_module
-from models_core.nn import text
-from models_core.nn.config import EOS, PAD, SOS, UNK, ModelConfig, preset
+from models_core.nn.config import ModelConfig, preset
 from models_core.nn.model import BufferPool, SentenceVAE, gaussian_kl, linear_cross_entropy
+from models_core.nn.vocab import EOS, PAD, SOS, UNK, Vocab
 
 CFG = preset("tiny").model  # vocab 64, embed 16, hidden 32, latent 8
 
@@ -184,7 +184,7 @@ def test_config_round_trips_and_rejects_unknown_keys():
 
 
 def test_special_ids_are_the_vocabularys_special_words():
-    itos = text.Vocab.build({"the": 3}, size=1).itos
+    itos = Vocab.build({"the": 3}, size=1).itos
     assert [itos[i] for i in (PAD, UNK, SOS, EOS)] == ["<pad>", "<unk>", "<sos>", "<eos>"]
 
 

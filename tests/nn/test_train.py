@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from models_core.nn.config import UNK, preset
+from models_core.nn.config import preset
 from models_core.nn.data import BucketBatcher
 from models_core.nn.model import SentenceVAE
 from models_core.nn.objectives import OBJECTIVE_PRESETS, kl_share, objective_preset
@@ -32,6 +32,7 @@ from models_core.nn.train import (
     save_checkpoint,
     train,
 )
+from models_core.nn.vocab import UNK
 
 CORPUS = Path("/work/shared/corpora/sentences/austen_persuasion.txt")
 TINY = preset("tiny")

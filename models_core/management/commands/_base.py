@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from models_core.nn.text import CorpusError
+from models_core.nn.textfiles import CorpusError
 from models_core.services import ServiceError
 
 

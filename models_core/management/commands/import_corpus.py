@@ -2,7 +2,7 @@
 
 from models_core import services
 from models_core.management.commands._base import JsonCommand
-from models_core.nn.text import FORMATS
+from models_core.nn.corpus import FORMATS
 
 
 class Command(JsonCommand):
