@@ -17,9 +17,9 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from models_core import services
-from models_core.models import Corpus, Decoding, MetricPoint, TrainingRun
-from models_core.nn.config import PRESETS
+from models_core import selectors, services
+from models_core.models import Corpus, Decoding, TrainingRun
+from models_core.nn.config import DEFAULT_PRESET, PRESETS
 from models_core.nn.objectives import SCHEDULES
 from models_core.nn.train import CURVE_NAME
 from models_core.plots import training_curves
@@ -41,7 +41,7 @@ FORM_REUSED = (
 
 
 class TrainingRunForm(forms.ModelForm):
-    preset = forms.ChoiceField(choices=[(name, name) for name in PRESETS], initial="small")
+    preset = forms.ChoiceField(choices=[(name, name) for name in PRESETS], initial=DEFAULT_PRESET)
     total_steps = forms.IntegerField(
         label="Steps", min_value=1, required=False, help_text="Empty: the preset's default."
     )
@@ -74,7 +74,7 @@ class TrainingRunForm(forms.ModelForm):
             "corpus": data.get("corpus"),
             "objective": data.get("objective", ""),
             "m": data.get("m"),
-            "preset_name": data.get("preset", "small"),
+            "preset_name": data.get("preset", DEFAULT_PRESET),
             "steps": data.get("total_steps"),
             "seed": data.get("seed") or 0,
             "anneal": data.get("anneal") or None,
@@ -95,21 +95,6 @@ class TrainingRunForm(forms.ModelForm):
                 # The form came back (the browser's Back button) and was changed: not a repeat.
                 raise forms.ValidationError(FORM_REUSED.format(pk=sent.pk))
         return data
-
-
-def curves_series(runs) -> dict[str, dict[str, list[float]]]:
-    """Train-curve points of `runs`, in the shape `plots.training_curves` takes."""
-    series: dict[str, dict[str, list[float]]] = {}
-    for run in runs:
-        points = list(
-            MetricPoint.objects.filter(run=run, split=MetricPoint.Split.TRAIN).values_list(
-                "step", "kl_share", "elbo"
-            )
-        )
-        if points:
-            steps, shares, elbos = (list(column) for column in zip(*points, strict=True))
-            series[f"{run.pk}: {run.label}"] = {"step": steps, "kl_share": shares, "elbo": elbos}
-    return series
 
 
 def _whole_lines(path, chunk: int = 1 << 20):
@@ -216,7 +201,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
             return response
         if fmt not in ("png", "svg"):
             return HttpResponse("Choose curves.png, curves.svg or curves.csv.", status=404)
-        image = training_curves(curves_series([run]), fmt=fmt)
+        image = training_curves(selectors.runs_curves([run]), fmt=fmt)
         content_type = "image/png" if fmt == "png" else "image/svg+xml"
         return HttpResponse(image, content_type=content_type)
 

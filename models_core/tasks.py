@@ -6,7 +6,7 @@ worker resumes the run from its last checkpoint.
 
 from celery import shared_task
 
-from models_core import services
+from models_core import selectors, services
 from models_core.models import TrainingRun
 
 
@@ -16,7 +16,7 @@ def train_run(run_id: int) -> dict:
 
     A run cancelled while queued, or one that another live worker is training, is skipped.
     """
-    run = services.run_get(run_id)
+    run = selectors.run_get(run_id)
     services.run_reclaim_stale(run)  # a redelivery after the first worker died
     if run.status != TrainingRun.Status.QUEUED:
         return {"run": run.pk, "status": run.status, "skipped": True}

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHARED_CORPORA
+from tests.conftest import SHARED_CORPORA, require_corpus
 
 SMALL_BOOK = SHARED_CORPORA / "sentences" / "burgess_buster-bear.txt"
 
@@ -18,6 +18,4 @@ def data_dir(settings, tmp_path) -> Path:
 
 @pytest.fixture
 def small_book() -> Path:
-    if not SMALL_BOOK.exists():
-        pytest.skip(f"shared corpus not found at {SMALL_BOOK}")
-    return SMALL_BOOK
+    return require_corpus(SMALL_BOOK)

@@ -14,9 +14,10 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django.urls import reverse
 
-from models_core import services
+from models_core import selectors, services
 from models_core.models import MetricPoint, TrainingRun
 from models_core.nn.train import CURVE_NAME
+from models_core.services import enqueue, runs
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +32,7 @@ def alice(client):
 @pytest.fixture
 def corpus(small_book):
     call_command("import_corpus", str(small_book), "--name", "buster", stdout=StringIO())
-    return services.corpus_get("buster")
+    return selectors.corpus_get("buster")
 
 
 @pytest.fixture
@@ -39,8 +40,9 @@ def sent(monkeypatch) -> list:
     """Tasks sent to the broker, as (args, task_id), instead of sending them."""
     sent: list = []
     monkeypatch.setattr(
-        "models_core.tasks.train_run.apply_async",
-        lambda args, task_id: sent.append((args, task_id)),
+        enqueue.current_app,
+        "send_task",
+        lambda name, args, task_id: sent.append((args, task_id)),
     )
     return sent
 
@@ -110,7 +112,7 @@ def test_two_racing_requests_of_one_form_queue_one_run(corpus, sent, monkeypatch
         both_checked.wait()  # both requests are past the check, inside their transactions
         return real_config(**options)
 
-    monkeypatch.setattr(services, "run_config", config_after_both_checked)
+    monkeypatch.setattr(runs, "run_config", config_after_both_checked)
     token, results = uuid.uuid4(), []
 
     def request() -> None:

@@ -11,9 +11,12 @@ from django.core.management.base import CommandError
 
 from models_core import services
 from models_core.models import Corpus, MetricPoint, TrainingRun
-from models_core.nn import text
+from models_core.nn.corpus import load_encoded
 from models_core.nn.decode import display_filter
-from models_core.nn.text import CorpusError
+from models_core.nn.textfiles import CorpusError
+from models_core.nn.tokenize import tokenize
+from models_core.nn.train import TrainCallback
+from models_core.services import progress
 
 pytestmark = pytest.mark.django_db
 
@@ -185,11 +188,11 @@ def test_train_takes_the_schedule_beta_and_free_bits_by_name(small_book):
 
 
 def test_a_cancel_request_stops_a_run_after_a_checkpoint(small_book, monkeypatch):
-    monkeypatch.setattr(services, "PROGRESS_SAVE_INTERVAL_S", 0.0)  # look for it every step
+    monkeypatch.setattr(progress, "PROGRESS_SAVE_INTERVAL_S", 0.0)  # look for it every step
     corpus = services.corpus_import(name="buster", paths=[small_book])
     run = services.run_create(corpus=corpus, objective="vae", preset_name="tiny", steps=200)
 
-    class CancelAtStep7(services.TrainCallback):
+    class CancelAtStep7(TrainCallback):
         def on_step(self, record):
             if record["step"] == 7:
                 services.run_cancel(run)
@@ -206,7 +209,7 @@ def test_a_cancelled_run_resumes_to_the_end(small_book, monkeypatch):
     corpus = services.corpus_import(name="buster", paths=[small_book])
     run = services.run_create(corpus=corpus, objective="vae-anneal", preset_name="tiny", steps=20)
 
-    class StopAt5(services.TrainCallback):
+    class StopAt5(TrainCallback):
         def on_step(self, record):
             return record["step"] == 5
 
@@ -294,24 +297,24 @@ def test_the_paper_filter_picks_inputs_for_reconstruction_and_outputs_for_the_pr
         corpus=corpus, objective="vae", preset_name="small", steps=2, batch_size=8
     )
     services.run_train(run)
-    vocab = services._vocab_for(run, run.config["model"]["vocab_size"])
-    test = text.load_encoded(corpus.directory, "test", vocab)
+    vocab = services.vocab_for(run, run.config["model"]["vocab_size"])
+    test = load_encoded(corpus.directory, "test", vocab)
     passing = [s for s in test if display_filter(s.tolist())]
     failing = [s for s in test if not display_filter(s.tolist())]
     assert len(passing) >= 12 and failing  # a 500-word vocabulary leaves <unk> in some
 
     recon = services.run_decode(run, mode="reconstruct", n=12, beam=2, paper_filter=True)
     assert len(recon) == 12  # every input decoded: nothing dropped afterwards
-    assert all(display_filter(text.tokenize(d.source)) for d in recon)
+    assert all(display_filter(tokenize(d.source)) for d in recon)
     unfiltered = services.run_decode(run, mode="reconstruct", n=12, beam=2)
-    assert not all(display_filter(text.tokenize(d.source)) for d in unfiltered)
+    assert not all(display_filter(tokenize(d.source)) for d in unfiltered)
 
     bad = " ".join(vocab.decode(failing[0].tolist()))
     with pytest.raises(services.ServiceError, match="fails the paper filter"):
         services.run_decode(run, mode="interpolate", sentences=[bad, bad], paper_filter=True)
     path = services.run_decode(run, mode="interpolate", beam=2, paper_filter=True)
     ends = path[0].source.split(" → ")
-    assert len(path) == 10 and all(display_filter(text.tokenize(e)) for e in ends)
+    assert len(path) == 10 and all(display_filter(tokenize(e)) for e in ends)
 
     prior = services.run_decode(run, mode="prior", n=3, strategy="greedy", paper_filter=True)
     assert prior and all(d.passes_filter for d in prior)

@@ -1,8 +1,8 @@
 """``manage.py decode RUN --mode reconstruct|prior|interpolate``: sentences for surveys."""
 
-from models_core import services
+from models_core import selectors, services
 from models_core.management.commands._base import JsonCommand
-from models_core.nn.decode import STRATEGIES
+from models_core.nn.decode import DEFAULT_BEAM, INTERPOLATION_STEPS, STRATEGIES
 
 
 class Command(JsonCommand):
@@ -13,9 +13,11 @@ class Command(JsonCommand):
         parser.add_argument("run", help="training run id")
         parser.add_argument("--mode", required=True, choices=services.DECODE_MODES)
         parser.add_argument("--n", type=int, default=10, help="sentences (not interpolate)")
-        parser.add_argument("--beam", type=int, default=15, help="beam width (paper: 15)")
+        parser.add_argument("--beam", type=int, default=DEFAULT_BEAM, help="beam width (paper: 15)")
         parser.add_argument("--strategy", choices=STRATEGIES, default="beam")
-        parser.add_argument("--steps", type=int, default=10, help="interpolation points")
+        parser.add_argument(
+            "--steps", type=int, default=INTERPOLATION_STEPS, help="interpolation points"
+        )
         parser.add_argument(
             "--paper-filter",
             action="store_true",
@@ -26,7 +28,7 @@ class Command(JsonCommand):
         parser.add_argument("--seed", type=int, default=0)
 
     def handle(self, *args, **options):
-        run = services.run_get(options["run"])
+        run = selectors.run_get(options["run"])
         decodings = services.run_decode(
             run,
             mode=options["mode"],

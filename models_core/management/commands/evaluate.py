@@ -1,7 +1,8 @@
 """``manage.py evaluate RUN``: the test-set metrics of a trained run."""
 
-from models_core import services
+from models_core import selectors, services
 from models_core.management.commands._base import JsonCommand
+from models_core.nn.metrics import DEFAULT_IW_SAMPLES, DEFAULT_PRIOR_SAMPLES
 
 SHOWN = ("elbo", "recon", "kl", "kl_share", "iw_nll", "ppl", "mi", "active_units", "recon_bleu")
 
@@ -12,12 +13,12 @@ class Command(JsonCommand):
     def add_arguments(self, parser):
         super().add_arguments(parser)
         parser.add_argument("run", help="training run id")
-        parser.add_argument("--iw-samples", type=int, default=50)
-        parser.add_argument("--prior-samples", type=int, default=200)
+        parser.add_argument("--iw-samples", type=int, default=DEFAULT_IW_SAMPLES)
+        parser.add_argument("--prior-samples", type=int, default=DEFAULT_PRIOR_SAMPLES)
         parser.add_argument("--seed", type=int, default=0)
 
     def handle(self, *args, **options):
-        run = services.run_get(options["run"])
+        run = selectors.run_get(options["run"])
         result = services.run_evaluate(
             run,
             iw_samples=options["iw_samples"],

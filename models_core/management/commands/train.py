@@ -1,8 +1,8 @@
 """``manage.py train --corpus NAME --model vae|vae-anneal|autogen``: train in this process."""
 
-from models_core import services
+from models_core import selectors, services
 from models_core.management.commands._base import JsonCommand
-from models_core.nn.config import PRESETS
+from models_core.nn.config import DEFAULT_PRESET, DEVICES, PRESETS
 from models_core.nn.objectives import SCHEDULES
 from models_core.nn.train import TqdmProgress
 
@@ -15,7 +15,7 @@ class Command(JsonCommand):
         parser.add_argument("--corpus", required=True)
         parser.add_argument("--model", required=True, choices=services.OBJECTIVES)
         parser.add_argument("--m", type=float, help="AutoGen's extra reconstructions (default 1)")
-        parser.add_argument("--preset", choices=sorted(PRESETS), default="small")
+        parser.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET)
         parser.add_argument("--steps", type=int)
         parser.add_argument("--batch-size", type=int)
         parser.add_argument("--lr", type=float)
@@ -32,14 +32,14 @@ class Command(JsonCommand):
             "--free-bits", type=float, help="free bits λ, nats per latent dimension (default 0)"
         )
         parser.add_argument("--seed", type=int, default=0)
-        parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+        parser.add_argument("--device", choices=DEVICES, default="auto")
         parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args, **options):
         services.device_check(options["device"])
         run = services.run_create(
-            corpus=services.corpus_get(options["corpus"]),
+            corpus=selectors.corpus_get(options["corpus"]),
             objective=options["model"],
             m=options["m"],
             preset_name=options["preset"],

@@ -1,0 +1,89 @@
+"""What researchers do with corpora and runs, once: commands, admin and Celery tasks call these.
+
+One module per concern, their public names gathered here (``services.run_create``):
+:mod:`.corpora` (import a corpus), :mod:`.runs` (the run lifecycle), :mod:`.progress`
+(recording a training run), :mod:`.evaluation` (metrics and decoding), :mod:`.enqueue`
+(sending to workers). Reads live in :mod:`models_core.selectors`.
+"""
+
+from models_core.services.corpora import (
+    CORPUS_BAD_NAME,
+    CORPUS_EXISTS,
+    CORPUS_FOLDER_EXISTS,
+    corpus_import,
+)
+from models_core.services.enqueue import run_enqueue
+from models_core.services.errors import ServiceError
+from models_core.services.evaluation import (
+    DECODE_MODES,
+    FILTER_MAX_TRIES,
+    FILTER_REFUSED,
+    run_decode,
+    run_evaluate,
+    run_model,
+)
+from models_core.services.progress import (
+    CURVE_POINTS_PER_EVAL,
+    PROGRESS_SAVE_INTERVAL_S,
+    RecordProgress,
+)
+from models_core.services.runs import (
+    ANNEAL_ONLY_FOR_VAE_ANNEAL,
+    BATCH_TOO_LARGE,
+    M_ONLY_FOR_AUTOGEN,
+    OBJECTIVES,
+    RUN_NOT_TRAINABLE,
+    STALE_AFTER,
+    RunSetup,
+    device_check,
+    objective_for,
+    run_cancel,
+    run_checkpoint_path,
+    run_config,
+    run_create,
+    run_reclaim_stale,
+    run_requeue,
+    run_resume,
+    run_setup,
+    run_submit,
+    run_train,
+    vocab_for,
+)
+
+__all__ = [
+    "ANNEAL_ONLY_FOR_VAE_ANNEAL",
+    "BATCH_TOO_LARGE",
+    "CORPUS_BAD_NAME",
+    "CORPUS_EXISTS",
+    "CORPUS_FOLDER_EXISTS",
+    "CURVE_POINTS_PER_EVAL",
+    "DECODE_MODES",
+    "FILTER_MAX_TRIES",
+    "FILTER_REFUSED",
+    "M_ONLY_FOR_AUTOGEN",
+    "OBJECTIVES",
+    "PROGRESS_SAVE_INTERVAL_S",
+    "RUN_NOT_TRAINABLE",
+    "STALE_AFTER",
+    "RecordProgress",
+    "RunSetup",
+    "ServiceError",
+    "corpus_import",
+    "device_check",
+    "objective_for",
+    "run_cancel",
+    "run_checkpoint_path",
+    "run_config",
+    "run_create",
+    "run_decode",
+    "run_enqueue",
+    "run_evaluate",
+    "run_model",
+    "run_reclaim_stale",
+    "run_requeue",
+    "run_resume",
+    "run_setup",
+    "run_submit",
+    "run_train",
+    "vocab_for",
+]
