@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "models_core",
     "surveys",
+    "autogen",  # the project's own commands (demo spans both apps)
 ]
 
 MIDDLEWARE = [

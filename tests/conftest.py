@@ -18,6 +18,8 @@ from benchmarks.corpora import shared_corpora
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_CORPORA = shared_corpora()
+# CI sets this: a missing corpus then fails the tests that need it instead of skipping them.
+REQUIRE_CORPORA = os.environ.get("AUTOGEN_REQUIRE_CORPORA") == "1"
 # A throwaway key for subprocesses that run in production mode (never used anywhere real).
 TEST_SECRET_KEY = "test-only-" + "k" * 60
 
@@ -146,8 +148,16 @@ def celery_worker(env: dict[str, str], queues: str = "default,gpu") -> Iterator[
             worker.wait()
 
 
+def require_corpus(path: Path) -> Path:
+    """`path` (under SHARED_CORPORA) if it exists; else skip the test, or fail it in CI."""
+    if not path.exists():
+        message = f"shared corpus not found at {path}"
+        if REQUIRE_CORPORA:
+            pytest.fail(f"{message} (AUTOGEN_REQUIRE_CORPORA=1: CI needs the corpora)")
+        pytest.skip(message)
+    return path
+
+
 @pytest.fixture
 def shared_corpora() -> Path:
-    if not SHARED_CORPORA.is_dir():
-        pytest.skip(f"shared corpora not found at {SHARED_CORPORA}")
-    return SHARED_CORPORA
+    return require_corpus(SHARED_CORPORA)

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from models_core.management.commands.demo import REFUSED_IN_PRODUCTION
+from autogen.management.commands.demo import REFUSED_IN_PRODUCTION
 from tests.conftest import ROOT, TEST_SECRET_KEY, clean_env, run_manage
 
 

@@ -71,7 +71,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Created demo account {DEMO_USERNAME!r}.")
 
     def _import_demo_surveys(self) -> None:
-        from surveys.services import responses_import
+        from surveys.imports import responses_import
 
         folder = Path(settings.BASE_DIR) / "fixtures" / "surveys"
         for name, kind, filename in DEMO_SURVEYS:
