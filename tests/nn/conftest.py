@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import require_corpus
 from tests.nn.corpus_helpers import CORPORA
 
 
 @pytest.fixture
 def corpora() -> Path:
-    if not CORPORA.is_dir():
-        pytest.skip(f"the shared test corpora are not at {CORPORA}")
-    return CORPORA
+    return require_corpus(CORPORA)

@@ -1,7 +1,6 @@
 """Batches: layout, coverage, seeded resumable order, little padding on real sentences."""
 
 from itertools import islice
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,14 +8,14 @@ import torch
 
 from models_core.nn.data import Batch, BucketBatcher, collate
 from models_core.nn.vocab import EOS, PAD
+from tests.conftest import SHARED_CORPORA, require_corpus
 
-CORPUS = Path("/work/shared/corpora/sentences/austen_persuasion.txt")
+CORPUS = SHARED_CORPORA / "sentences" / "austen_persuasion.txt"
 
 
 def real_sentences(n_lines=600):
     """Word-id sentences of 5–30 tokens from the first lines of a real book."""
-    if not CORPUS.exists():
-        pytest.skip(f"{CORPUS} not available")
+    require_corpus(CORPUS)
     ids: dict[str, int] = {}
     out = []
     with CORPUS.open(encoding="utf-8") as f:

@@ -33,8 +33,9 @@ from models_core.nn.train import (
     train,
 )
 from models_core.nn.vocab import UNK
+from tests.conftest import REQUIRE_CORPORA, SHARED_CORPORA, require_corpus
 
-CORPUS = Path("/work/shared/corpora/sentences/austen_persuasion.txt")
+CORPUS = SHARED_CORPORA / "sentences" / "austen_persuasion.txt"
 TINY = preset("tiny")
 MODEL = TINY.model  # vocab 64
 # Deterministic fields of a step record (timings are not).
@@ -43,8 +44,7 @@ CURVE = ("step", "loss", "objective", "recon", "kl", "elbo", "kl_share", "grad_n
 
 def load_tiny_corpus(n_lines=400):
     """Real sentences (5–30 tokens); the 60 commonest words get ids 4–63, the rest <unk>."""
-    if not CORPUS.exists():
-        pytest.skip(f"{CORPUS} not available")
+    require_corpus(CORPUS)
     with CORPUS.open(encoding="utf-8") as f:
         lines = [line.split() for line in islice(f, 1, n_lines)]
     lines = [words for words in lines if 5 <= len(words) <= 30]
@@ -57,7 +57,9 @@ def load_tiny_corpus(n_lines=400):
 
 
 TRAIN, TEST, ITOS = load_tiny_corpus() if CORPUS.exists() else ([], [], [])
-pytestmark = pytest.mark.skipif(not CORPUS.exists(), reason=f"{CORPUS} not available")
+pytestmark = pytest.mark.skipif(
+    not CORPUS.exists() and not REQUIRE_CORPORA, reason=f"{CORPUS} not available"
+)
 
 
 def cfg(**changes):
