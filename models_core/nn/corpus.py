@@ -62,6 +62,11 @@ __all__ = [
 
 FORMATS = ("auto", "lines", "raw")
 SPLITS = ("train", "test")
+# Sect. 3 of the paper: sentences of 5–30 words, a 20,000-word vocabulary, a 90/10 split.
+DEFAULT_MIN_LEN = 5
+DEFAULT_MAX_LEN = 30
+DEFAULT_VOCAB_SIZE = 20_000
+DEFAULT_TEST_FRACTION = 0.1
 Format = Literal["auto", "lines", "raw"]
 
 
@@ -174,11 +179,11 @@ def prepare_corpus(
     out_dir: PathArg,
     *,
     fmt: Format | str = "auto",
-    min_len: int = 5,
-    max_len: int = 30,
-    vocab_size: int = 20_000,
+    min_len: int = DEFAULT_MIN_LEN,
+    max_len: int = DEFAULT_MAX_LEN,
+    vocab_size: int = DEFAULT_VOCAB_SIZE,
     seed: int = 0,
-    test_fraction: float = 0.1,
+    test_fraction: float = DEFAULT_TEST_FRACTION,
 ) -> CorpusInfo:
     """Tokenise a corpus, keep sentences of `min_len`–`max_len` tokens, split, build the vocab.
 

@@ -30,11 +30,11 @@ def corpus_import(
     name: str,
     paths: Sequence[str | Path],
     fmt: str = "auto",
-    vocab_size: int = 20_000,
-    min_len: int = 5,
-    max_len: int = 30,
+    vocab_size: int = corpus.DEFAULT_VOCAB_SIZE,
+    min_len: int = corpus.DEFAULT_MIN_LEN,
+    max_len: int = corpus.DEFAULT_MAX_LEN,
     seed: int = 0,
-    test_fraction: float = 0.1,
+    test_fraction: float = corpus.DEFAULT_TEST_FRACTION,
 ) -> Corpus:
     """Prepare `paths` into a new corpus named `name`.
 

@@ -2,7 +2,13 @@
 
 from models_core import services
 from models_core.management.commands._base import JsonCommand
-from models_core.nn.corpus import FORMATS
+from models_core.nn.corpus import (
+    DEFAULT_MAX_LEN,
+    DEFAULT_MIN_LEN,
+    DEFAULT_TEST_FRACTION,
+    DEFAULT_VOCAB_SIZE,
+    FORMATS,
+)
 
 
 class Command(JsonCommand):
@@ -13,10 +19,10 @@ class Command(JsonCommand):
         parser.add_argument("paths", nargs="+", metavar="PATH")
         parser.add_argument("--name", required=True)
         parser.add_argument("--format", dest="fmt", choices=FORMATS, default="auto")
-        parser.add_argument("--vocab-size", type=int, default=20_000)
-        parser.add_argument("--min-len", type=int, default=5)
-        parser.add_argument("--max-len", type=int, default=30)
-        parser.add_argument("--test-fraction", type=float, default=0.1)
+        parser.add_argument("--vocab-size", type=int, default=DEFAULT_VOCAB_SIZE)
+        parser.add_argument("--min-len", type=int, default=DEFAULT_MIN_LEN)
+        parser.add_argument("--max-len", type=int, default=DEFAULT_MAX_LEN)
+        parser.add_argument("--test-fraction", type=float, default=DEFAULT_TEST_FRACTION)
         parser.add_argument("--seed", type=int, default=0)
 
     def handle(self, *args, **options):
