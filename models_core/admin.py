@@ -91,7 +91,7 @@ class TrainingRunForm(forms.ModelForm):
                 raise forms.ValidationError(str(exc)) from None
             token = data.get("form_token")
             sent = token and TrainingRun.objects.filter(submission=token).first()
-            if sent and sent.config != config:
+            if sent and sent.config != config.to_dict():
                 # The form came back (the browser's Back button) and was changed: not a repeat.
                 raise forms.ValidationError(FORM_REUSED.format(pk=sent.pk))
         return data

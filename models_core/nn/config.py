@@ -1,8 +1,9 @@
 """Typed configuration for the sentence VAE and its training loop.
 
 One `ModelConfig` describes every model of the paper (they differ only in the objective, see
-`objectives.py`); one `TrainConfig` describes a run. Both round-trip through plain dicts so a
-checkpoint is self-describing (nanoGPT style): ``ModelConfig.from_dict(ckpt["model_config"])``.
+`objectives.py`); one `TrainConfig` describes a run's training; a `RunConfig` holds both and
+the `Objective`. All round-trip through plain dicts so a checkpoint is self-describing (nanoGPT
+style): ``ModelConfig.from_dict(ckpt["model_config"])``.
 
 Presets:
 
@@ -22,6 +23,8 @@ from typing import Any, Literal, Self
 # never scored), <unk> 1 (also what word dropout substitutes, Bowman et al. 2016), <sos> 2 (first
 # decoder input, never in `Batch.tokens`), <eos> 3 (appended to every sentence, the decoder's
 # last target).
+from models_core.nn.dicts import DictMixin
+from models_core.nn.objectives import Objective
 from models_core.nn.vocab import EOS
 
 __all__ = [
@@ -30,6 +33,7 @@ __all__ = [
     "PRESETS",
     "ModelConfig",
     "Preset",
+    "RunConfig",
     "TrainConfig",
     "preset",
 ]
@@ -37,27 +41,8 @@ __all__ = [
 Device = Literal["auto", "cpu", "cuda"]
 
 
-class _DictMixin:
-    """`to_dict` / `from_dict` for flat dataclasses of JSON-friendly values."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[call-overload]
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Self:
-        """Build from `to_dict()` output; unknown keys are an error, missing keys take defaults."""
-        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"unknown {cls.__name__} keys {unknown}; allowed: {sorted(names)}")
-        return cls(**data)
-
-    def replace(self, **changes: Any) -> Self:
-        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
-
-
 @dataclass(frozen=True)
-class ModelConfig(_DictMixin):
+class ModelConfig(DictMixin):
     """Architecture of `SentenceVAE` (Bowman et al. 2016; sizes from Mansbridge et al. 2019)."""
 
     vocab_size: int = 20_004  # 20,000 words (Sect. 3) + 4 specials, as `vocab.Vocab.build` makes
@@ -80,7 +65,7 @@ class ModelConfig(_DictMixin):
 
 
 @dataclass(frozen=True)
-class TrainConfig(_DictMixin):
+class TrainConfig(DictMixin):
     """One training run. Steps are optimiser updates (the paper's "iterations")."""
 
     batch_size: int = 200
@@ -106,6 +91,44 @@ class TrainConfig(_DictMixin):
             raise ValueError(f"eval_batches must be None or >= 1, got {self.eval_batches}")
         if self.steps < 0 or self.lr <= 0 or self.grad_clip < 0:
             raise ValueError(f"need steps >= 0, lr > 0, grad_clip >= 0; got {self}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a run is trained with: architecture, training settings and objective.
+
+    Stored as one dict (``TrainingRun.config``) and parsed once, by `from_dict`; a checkpoint
+    holds the same three parts (``model_config``, ``train_config``, ``objective``).
+    """
+
+    model: ModelConfig
+    train: TrainConfig
+    objective: Objective
+
+    PARTS = ("model", "train", "objective")
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return {
+            "model": self.model.to_dict(),
+            "train": self.train.to_dict(),
+            "objective": self.objective.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Build from `to_dict()` output; a missing or unknown part is an error."""
+        if set(data) != set(cls.PARTS):
+            raise ValueError(
+                f"a run configuration has the parts {list(cls.PARTS)}; got {sorted(data)}"
+            )
+        return cls(
+            model=ModelConfig.from_dict(data["model"]),
+            train=TrainConfig.from_dict(data["train"]),
+            objective=Objective.from_dict(data["objective"]),
+        )
+
+    def replace(self, **changes: Any) -> Self:
+        return dataclasses.replace(self, **changes)
 
 
 @dataclass(frozen=True)

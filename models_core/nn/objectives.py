@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from torch import Tensor
 
-from models_core.nn.config import _DictMixin
-from models_core.nn.model import VAEOutput
+from models_core.nn.dicts import DictMixin
+
+if TYPE_CHECKING:  # the model module imports config, which imports this one
+    from models_core.nn.model import VAEOutput
 
 Schedule = Literal["constant", "linear", "logistic", "cyclical"]
 SCHEDULES: tuple[str, ...] = ("constant", "linear", "logistic", "cyclical")
@@ -76,7 +78,7 @@ class ObjectiveTerms(NamedTuple):
 
 
 @dataclass(frozen=True)
-class Objective(_DictMixin):
+class Objective(DictMixin):
     """(1+m)·E_q[log p(x|z)] − β(t)·KL, with β(t) = beta · schedule(t).
 
     Attributes:

@@ -12,7 +12,8 @@ bitwise deterministic, so there the curves agree only statistically.)
 
 Checkpoint (``<checkpoint_dir>/last.pt``, written atomically; `Checkpoint` lists the keys): model
 and optimiser state dicts, the step, the RNG states, the three configs as dicts and the
-vocabulary, so ``model_from_checkpoint(path)`` rebuilds the model with nothing else at hand.
+vocabulary, so ``load_trained(path)`` rebuilds the model and its vocabulary with nothing else at
+hand (``checkpoint_path(directory)`` is where it is).
 
 Per-step curve (``<checkpoint_dir>/curve.csv``, `CURVE_COLUMNS`): every optimiser step's
 objective terms, the VAE ELBO (Eq. 1) and the KL share of the objective (Fig. 2), whatever
@@ -37,10 +38,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from models_core.nn.config import ModelConfig, TrainConfig
+from models_core.nn.config import ModelConfig, RunConfig, TrainConfig
 from models_core.nn.data import Batch, BucketBatcher
 from models_core.nn.model import SentenceVAE
 from models_core.nn.objectives import Objective, ObjectiveTerms, kl_share
+from models_core.nn.vocab import Vocab
 
 CHECKPOINT_FORMAT = "autogen-lab/sentence-vae"
 CHECKPOINT_VERSION = 1
@@ -224,6 +226,40 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if ckpt["version"] != CHECKPOINT_VERSION:
         raise ValueError(f"{path}: checkpoint version {ckpt['version']}, expected 1")
     return ckpt  # type: ignore[return-value]
+
+
+def checkpoint_path(directory: str | Path) -> Path:
+    """Where `train` keeps the last checkpoint of a run given ``checkpoint_dir=directory``."""
+    return Path(directory) / CHECKPOINT_NAME
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A trained model rebuilt from its checkpoint alone: weights, vocabulary and configs."""
+
+    model: SentenceVAE  # eval mode
+    vocab: Vocab
+    config: RunConfig
+    step: int
+
+
+def load_trained(path: str | Path, device: str | torch.device = "cpu") -> Trained:
+    """The model, vocabulary and configuration a checkpoint describes (nanoGPT style: nothing
+    but the file is read). A checkpoint trained without ``itos`` cannot decode words."""
+    ckpt = load_checkpoint(path, map_location=device)
+    if ckpt["itos"] is None:
+        raise ValueError(f"{path} holds no vocabulary: it was trained without itos=")
+    config = RunConfig(
+        model=ModelConfig.from_dict(ckpt["model_config"]),
+        train=TrainConfig.from_dict(ckpt["train_config"]),
+        objective=Objective.from_dict(ckpt["objective"]),
+    )
+    return Trained(
+        model=model_from_checkpoint(ckpt, device=device),
+        vocab=Vocab(ckpt["itos"]),
+        config=config,
+        step=ckpt["step"],
+    )
 
 
 def model_from_checkpoint(
@@ -449,6 +485,7 @@ def train(
     resume: bool = True,
     callbacks: Iterable[TrainCallback] = (),
     itos: Sequence[str] | None = None,
+    device: torch.device | None = None,
 ) -> TrainResult:
     """Train a `SentenceVAE` on `objective` up to ``train_cfg.steps`` optimiser updates.
 
@@ -462,17 +499,19 @@ def train(
             with these on everything that changes the curve; `steps` may grow)
         callbacks: `TrainCallback`s for progress, curves and cancellation
         itos: the vocabulary, stored in checkpoints; its length must be ``vocab_size``
+        device: where to train, already resolved (the caller records it); None resolves
+            ``train_cfg.device``
     Returns:
         `TrainResult`; ``stopped`` tells a cancelled run from a finished one.
     """
     if itos is not None and len(itos) != model_cfg.vocab_size:
         raise ValueError(f"vocabulary has {len(itos)} words, model_config {model_cfg.vocab_size}")
     callbacks = list(callbacks)
-    device = resolve_device(train_cfg.device)
+    device = resolve_device(train_cfg.device) if device is None else device
     threads_before = torch.get_num_threads()
     if train_cfg.num_threads is not None:
         torch.set_num_threads(train_cfg.num_threads)
-    ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
+    ckpt_path = checkpoint_path(checkpoint_dir) if checkpoint_dir is not None else None
     if ckpt_path is not None:
         ckpt_path.parent.mkdir(parents=True, exist_ok=True)
 

@@ -20,7 +20,7 @@ from models_core.services.evaluation import (
     FILTER_REFUSED,
     run_decode,
     run_evaluate,
-    run_model,
+    run_trained,
 )
 from models_core.services.progress import (
     CURVE_POINTS_PER_EVAL,
@@ -78,12 +78,12 @@ __all__ = [
     "run_decode",
     "run_enqueue",
     "run_evaluate",
-    "run_model",
     "run_reclaim_stale",
     "run_requeue",
     "run_resume",
     "run_setup",
     "run_submit",
     "run_train",
+    "run_trained",
     "vocab_for",
 ]

@@ -17,15 +17,15 @@ from models_core.nn import decode, metrics
 from models_core.nn.corpus import load_encoded
 from models_core.nn.data import collate
 from models_core.nn.tokenize import tokenize
-from models_core.nn.train import model_from_checkpoint, resolve_device
+from models_core.nn.train import Trained, load_trained
 from models_core.nn.vocab import Vocab
 from models_core.services.errors import ServiceError
-from models_core.services.runs import run_checkpoint_path, vocab_for
+from models_core.services.runs import device_check, run_checkpoint_path
 
 
-def run_model(run: TrainingRun, device: str = "auto"):
-    """The run's trained model (from its last checkpoint), in eval mode."""
-    return model_from_checkpoint(run_checkpoint_path(run), device=resolve_device(device))
+def run_trained(run: TrainingRun, device: str = "auto") -> Trained:
+    """The run's trained model (eval mode) and vocabulary, from its last checkpoint alone."""
+    return load_trained(run_checkpoint_path(run), device=device_check(device))
 
 
 def run_evaluate(
@@ -37,8 +37,8 @@ def run_evaluate(
 ) -> dict[str, Any]:
     """Test-set metrics of `run` (all with the plain ELBO, whatever the objective), stored in
     ``final_metrics["evaluation"]`` and returned."""
-    model = run_model(run)
-    vocab = vocab_for(run, model.config.vocab_size)
+    trained = run_trained(run)
+    model, vocab = trained.model, trained.vocab
     test = load_encoded(run.corpus.directory, "test", vocab)
     if not test:
         raise ServiceError(f"Corpus {run.corpus.name!r} has no test sentences to evaluate on.")
@@ -95,8 +95,8 @@ def run_decode(
         raise ServiceError(f"unknown mode {mode!r}; choose from {', '.join(DECODE_MODES)}")
     if n < 1 or beam < 1:
         raise ServiceError(f"need n >= 1 and beam >= 1; got n={n}, beam={beam}")
-    model = run_model(run)
-    vocab = vocab_for(run, model.config.vocab_size)
+    trained = run_trained(run)
+    model, vocab = trained.model, trained.vocab
     sources = _decode_inputs(
         run, vocab, model.config.max_len, mode=mode, n=n, paper_filter=paper_filter,
         seed=seed, sentences=sentences,

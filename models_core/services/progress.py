@@ -23,9 +23,8 @@ class RecordProgress(TrainCallback):
     seconds, so a fast CPU run does not spend its time in the database.
     """
 
-    def __init__(self, run: TrainingRun) -> None:
+    def __init__(self, run: TrainingRun, train_cfg: TrainConfig) -> None:
         self.run = run
-        train_cfg = TrainConfig.from_dict(run.config["train"])
         # Records arrive every `log_every` steps; keep every n-th so an evaluation interval
         # holds about CURVE_POINTS_PER_EVAL points.
         per_interval = max(1, train_cfg.eval_every // train_cfg.log_every)

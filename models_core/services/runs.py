@@ -15,17 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from models_core.models import Corpus, TrainingRun
-from models_core.nn.config import DEFAULT_PRESET, ModelConfig, TrainConfig, preset
+from models_core.nn.config import DEFAULT_PRESET, RunConfig, preset
 from models_core.nn.corpus import load_encoded
 from models_core.nn.objectives import Objective, autogen, objective_preset
 from models_core.nn.train import (
-    CHECKPOINT_NAME,
     TrainCallback,
     TrainResult,
+    checkpoint_path,
     resolve_device,
     train,
 )
@@ -80,13 +81,15 @@ def objective_for(
         raise ServiceError(str(exc)) from None
 
 
-def device_check(device: str) -> None:
-    """Refuse a device this process cannot use (``cuda`` without a GPU), before a run exists.
+def device_check(device: str) -> torch.device:
+    """The device this process would train on for `device` (``auto``: CUDA when present), or
+    a `ServiceError` for one it cannot use (``cuda`` without a GPU).
 
-    For the in-process ``train`` command; a queued run is checked by the worker that takes it.
+    The in-process ``train`` command checks before a run exists; a queued run is checked by
+    the worker that takes it (`run_train`), which records the answer on the run.
     """
     try:
-        resolve_device(device)
+        return resolve_device(device)
     except (RuntimeError, ValueError) as exc:
         raise ServiceError(str(exc)) from None
 
@@ -105,10 +108,10 @@ def run_create(
     return TrainingRun.objects.create(
         corpus=corpus,
         objective=objective,
-        m=config["objective"]["m"],
+        m=config.objective.m,
         preset=preset_name,
-        total_steps=config["train"]["steps"],
-        config=config,
+        total_steps=config.train.steps,
+        config=config.to_dict(),
         submission=submission,
     )
 
@@ -147,9 +150,9 @@ def run_config(
     anneal_steps: int | None = None,
     beta: float | None = None,
     free_bits: float | None = None,
-) -> dict[str, Any]:
-    """A run's configuration (``model``, ``train``, ``objective`` as dicts), or a
-    `ServiceError` saying what is wrong; nothing is stored (forms validate with it).
+) -> RunConfig:
+    """A run's configuration, or a `ServiceError` saying what is wrong; nothing is stored
+    (forms validate with it; `run_create` stores ``to_dict()`` on the run).
 
     The model's vocabulary is the corpus's most common ``preset.vocab_size`` entries (the
     corpus vocabulary is sorted by frequency, so this is a prefix of it).
@@ -174,35 +177,32 @@ def run_config(
         raise ServiceError(
             BATCH_TOO_LARGE.format(batch=train_cfg.batch_size, n=corpus.n_train, name=corpus.name)
         )
-    return {"model": model_cfg.to_dict(), "train": train_cfg.to_dict(), "objective": obj.to_dict()}
+    return RunConfig(model=model_cfg, train=train_cfg, objective=obj)
 
 
 @dataclass(frozen=True)
 class RunSetup:
-    """A run's configuration and data, ready for :func:`models_core.nn.train.train`."""
+    """A run's configuration (parsed once) and data, ready for `models_core.nn.train.train`."""
 
-    model: ModelConfig
-    train: TrainConfig
-    objective: Objective
+    config: RunConfig
     vocab: Vocab
     train_data: list[np.ndarray]
     test_data: list[np.ndarray]
 
 
 def vocab_for(run: TrainingRun, vocab_size: int) -> Vocab:
-    """The corpus vocabulary cut to the model's size (it is sorted by frequency)."""
+    """The corpus vocabulary cut to the model's size (it is sorted by frequency): what a run
+    is trained with, and stores in its checkpoint for everything after."""
     vocab = Vocab.load(run.corpus.directory / "vocab.txt")
     return Vocab(vocab.itos[:vocab_size])
 
 
 def run_setup(run: TrainingRun) -> RunSetup:
-    model_cfg = ModelConfig.from_dict(run.config["model"])
+    config = RunConfig.from_dict(run.config)
     directory = run.corpus.directory
-    vocab = vocab_for(run, model_cfg.vocab_size)
+    vocab = vocab_for(run, config.model.vocab_size)
     return RunSetup(
-        model=model_cfg,
-        train=TrainConfig.from_dict(run.config["train"]),
-        objective=Objective.from_dict(run.config["objective"]),
+        config=config,
         vocab=vocab,
         train_data=load_encoded(directory, "train", vocab),
         test_data=load_encoded(directory, "test", vocab),
@@ -228,17 +228,20 @@ def run_train(run: TrainingRun, *, callbacks: Iterable[TrainCallback] = ()) -> T
         raise ServiceError(RUN_NOT_TRAINABLE.format(pk=run.pk, status=run.status))
     try:
         setup = run_setup(run)
-        run.device = str(resolve_device(setup.train.device))
+        device = resolve_device(setup.config.train.device)
+        run.device = str(device)
         run.save(update_fields=["device"])
+        config = setup.config
         result = train(
-            setup.model,
-            setup.train,
-            setup.objective,
+            config.model,
+            config.train,
+            config.objective,
             setup.train_data,
             setup.test_data,
             checkpoint_dir=run.directory,
             itos=setup.vocab.itos,
-            callbacks=[RecordProgress(run), *callbacks],
+            device=device,
+            callbacks=[RecordProgress(run, config.train), *callbacks],
         )
     except BaseException as exc:
         TrainingRun.objects.filter(pk=run.pk).update(
@@ -302,7 +305,8 @@ def run_cancel(run: TrainingRun) -> None:
 
 
 def run_checkpoint_path(run: TrainingRun) -> Path:
-    path = run.directory / CHECKPOINT_NAME
+    """The run's last checkpoint, or a `ServiceError` when it has none yet."""
+    path = checkpoint_path(run.directory)
     if not path.exists():
         raise ServiceError(f"Run {run.pk} has no checkpoint yet (status {run.status}).")
     return path

@@ -1,7 +1,8 @@
 """The layers of ARCHITECTURE.md, checked on the source: who may import whom.
 
 The graph is read from every ``import`` statement (module level or not) of the product's own
-modules, so a cycle hidden in a function-level import counts too. The run-time checks that
+modules, so a cycle hidden in a function-level import counts too; imports for type checkers
+alone (``if TYPE_CHECKING:``) never run and do not count. The run-time checks that
 ``models_core.nn`` and ``surveys.stats`` load no Django module live beside their tests.
 """
 
@@ -35,11 +36,32 @@ def _modules() -> dict[str, Path]:
 MODULES = _modules()
 
 
+def _type_checking_only(node: ast.AST) -> bool:
+    test = getattr(node, "test", None)
+    return isinstance(node, ast.If) and (
+        (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING")
+        or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+    )
+
+
+def _run_time_nodes(tree: ast.AST):
+    """Every node of `tree` except the bodies of ``if TYPE_CHECKING:`` blocks."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if _type_checking_only(child):
+                todo.extend(child.orelse)
+            else:
+                todo.append(child)
+
+
 def _imports(name: str, path: Path) -> set[str]:
     """The product modules that `name` imports (``from a import b`` names a.b if a module)."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     targets: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in _run_time_nodes(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             targets.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -80,6 +102,17 @@ def _cycle() -> list[str] | None:
 
 def test_the_import_graph_has_no_cycle():
     assert _cycle() is None, " → ".join(_cycle() or [])
+
+
+def test_imports_for_type_checkers_alone_do_not_count():
+    source = "if TYPE_CHECKING:\n    import a\nelse:\n    import b\nimport c\n"
+    names = {
+        alias.name
+        for node in _run_time_nodes(ast.parse(source))
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    assert names == {"b", "c"}
 
 
 def test_the_graph_sees_the_modules_it_checks():

@@ -340,3 +340,19 @@ def test_a_run_whose_setup_fails_is_marked_failed_not_left_running(small_book):
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.FAILED
     assert "vocab.txt" in run.error
+
+
+def test_a_trained_run_decodes_from_its_checkpoint_alone(small_book):
+    """The vocabulary travels in the checkpoint: the corpus's vocab.txt is not read again."""
+    corpus = services.corpus_import(name="buster", paths=[small_book], vocab_size=500)
+    run = services.run_create(corpus=corpus, objective="vae", preset_name="tiny", steps=2)
+    services.run_train(run)
+    want = services.vocab_for(run, run.config["model"]["vocab_size"])
+    (corpus.directory / "vocab.txt").unlink()
+    trained = services.run_trained(run)
+    assert trained.vocab.itos == want.itos
+    assert trained.config.to_dict() == run.config  # stored on the run, and in the checkpoint
+    prior = services.run_decode(run, mode="prior", n=2, strategy="greedy")
+    assert len(prior) == 2 and all(d.text for d in prior)
+    recon = services.run_decode(run, mode="reconstruct", n=2, beam=2)
+    assert len(recon) == 2 and all(d.source for d in recon)

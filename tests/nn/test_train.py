@@ -25,8 +25,10 @@ from models_core.nn.train import (
     StopTraining,
     TqdmProgress,
     TrainCallback,
+    checkpoint_path,
     evaluate,
     load_checkpoint,
+    load_trained,
     model_from_checkpoint,
     read_curve,
     save_checkpoint,
@@ -216,6 +218,23 @@ def test_the_checkpoint_describes_itself_and_rebuilds_the_model(tmp_path):
     assert evaluate(model, _test_batches(), step=10)["elbo"] == pytest.approx(
         ckpt["evals"][-1]["elbo"]
     )
+
+
+def test_a_checkpoint_alone_rebuilds_the_model_its_vocabulary_and_its_configuration(tmp_path):
+    settings = cfg(steps=6)
+    objective = objective_preset("autogen")
+    train(MODEL, settings, objective, TRAIN, TEST, checkpoint_dir=tmp_path, itos=ITOS)
+    trained = load_trained(checkpoint_path(tmp_path))
+    assert trained.vocab.itos == ITOS and trained.step == 6 and not trained.model.training
+    assert trained.config.model == MODEL and trained.config.objective == objective
+    assert trained.config.train == settings
+    assert trained.model.config == MODEL
+
+
+def test_a_checkpoint_without_a_vocabulary_cannot_be_loaded_to_decode(tmp_path):
+    train(MODEL, cfg(steps=2), objective_preset("vae"), TRAIN, checkpoint_dir=tmp_path)
+    with pytest.raises(ValueError, match="holds no vocabulary"):
+        load_trained(checkpoint_path(tmp_path))
 
 
 def test_a_failed_save_leaves_the_previous_checkpoint_and_no_temp_file(tmp_path, monkeypatch):
