@@ -1,0 +1,312 @@
+"""Which questions a rater answers, in which order, with which sentence on the left.
+
+The plan is a pure function of the candidates and a seeded generator (:func:`plan_questions`,
+:func:`place_checks`, :func:`check_material`); :func:`ensure_plan` is the database wrapper that
+reads the loads, locks the survey row, and writes the plan as :class:`Assignment` rows.
+
+The rules (the paper's Sect. 3.2–3.3 protocol, as a careful crowd study runs it):
+
+- each rater gets at most the cap of questions, spread as evenly as the items allow over the
+  groups (the models for meaningfulness, the comparisons for pairwise); a group that gets one
+  more question than another is one behind in the whole survey so far;
+- within a group the least-answered items come first (answered or reserved), so coverage stays
+  even; ``overlap`` caps the raters per item;
+- no item twice for a rater;
+- pairwise: which model is on the left is drawn per question, half each way per group, and the
+  odd ones balanced across groups, so one rater's left/right counts differ by at most one;
+- the order is shuffled, and attention checks go to random positions among the questions.
+
+Questions are reserved when planned. A rater silent for longer than the survey's reservation
+gives the unanswered ones back (:func:`release_expired`), so the balance holds while raters are
+mid-survey; if they come back, the rest of their plan is drawn again.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Count, Max, Q
+
+from surveys.models import Assignment, Item, Rater, Response, Survey
+
+LEFT, RIGHT = "left", "right"
+MODEL_1, MODEL_2 = Response.Side.MODEL_1.value, Response.Side.MODEL_2.value
+INSTRUCTED_PROMPTS = {
+    # Prolific's rule for instructed checks: the question itself says exactly what to do.
+    LEFT: "Attention check: for this pair, please choose the sentence on the left.",
+    RIGHT: "Attention check: for this pair, please choose the sentence on the right.",
+    "yes": "Attention check: please answer “Yes” to this question, whatever the sentence.",
+    "no": "Attention check: please answer “No” to this question, whatever the sentence.",
+}
+MIN_GOLD_WORDS = 4  # a shorter sentence scrambles into too few different orders
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An item a rater could be shown: its group and how many raters hold it already."""
+
+    item: int
+    group: str
+    load: int = 0
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One planned question: the item and which of its models is shown on the left."""
+
+    item: int
+    group: str
+    left: str = ""
+
+
+def plan_questions(
+    candidates: Sequence[Candidate],
+    n: int,
+    rng: random.Random,
+    *,
+    group_loads: dict[str, int] | None = None,
+    taken: Counter | None = None,
+    sides: bool = False,
+) -> list[Slot]:
+    """At most `n` slots from `candidates`, evenly over their groups, shuffled.
+
+    `group_loads` (answers and reservations per group in the whole survey) decides which groups
+    get the questions that do not divide evenly; `taken` counts the groups this rater already
+    answered, so a plan drawn again stays even. With `sides`, each slot says which of the
+    item's models goes on the left (pairwise).
+    """
+    group_loads = group_loads or {}
+    taken = taken or Counter()
+    by_group: dict[str, list[Candidate]] = {}
+    for candidate in candidates:
+        by_group.setdefault(candidate.group, []).append(candidate)
+    ties = {group: rng.random() for group in sorted(by_group)}
+    quota = Counter({group: 0 for group in by_group})
+    for _ in range(n):
+        open_groups = [g for g in by_group if quota[g] < len(by_group[g])]
+        if not open_groups:
+            break
+        group = min(
+            open_groups,
+            key=lambda g: (taken[g] + quota[g], group_loads.get(g, 0) + quota[g], ties[g]),
+        )
+        quota[group] += 1
+    slots = []
+    for group in sorted(by_group):
+        ranked = sorted(by_group[group], key=lambda c: (c.load, rng.random()))
+        slots += [Slot(c.item, group) for c in ranked[: quota[group]]]
+    if sides:
+        slots = _with_sides(slots, rng)
+    rng.shuffle(slots)
+    return slots
+
+
+def _with_sides(slots: list[Slot], rng: random.Random) -> list[Slot]:
+    """Half of each group's slots with model 1 on the left; the odd ones balanced overall."""
+    by_group: dict[str, list[Slot]] = {}
+    for slot in slots:
+        by_group.setdefault(slot.group, []).append(slot)
+    odd_groups = [g for g in sorted(by_group) if len(by_group[g]) % 2]
+    extras = [MODEL_1, MODEL_2] * (len(odd_groups) // 2 + 1)
+    extras = extras[: len(odd_groups)]
+    rng.shuffle(extras)
+    extra_for = dict(zip(odd_groups, extras, strict=True))
+    out = []
+    for group in sorted(by_group):
+        group_slots = by_group[group]
+        half = len(group_slots) // 2
+        lefts = [MODEL_1] * half + [MODEL_2] * half
+        if group in extra_for:
+            lefts.append(extra_for[group])
+        rng.shuffle(lefts)
+        out += [Slot(s.item, s.group, left) for s, left in zip(group_slots, lefts, strict=True)]
+    return out
+
+
+def place_checks(n_questions: int, checks: Sequence[str], rng: random.Random) -> list[str | None]:
+    """The order of one rater's pages: ``None`` for a question, a check's kind where it goes.
+
+    Checks take random positions among the ``n_questions + len(checks)`` pages.
+    """
+    total = n_questions + len(checks)
+    at = rng.sample(range(total), len(checks))
+    order: list[str | None] = [None] * total
+    for position, kind in zip(at, checks, strict=True):
+        order[position] = kind
+    return order
+
+
+def scramble(sentence: str, rng: random.Random) -> str:
+    """The same words in another order (a word salad), or ``""`` when no other order exists."""
+    words = sentence.split()
+    if len(set(words)) < 2:
+        return ""
+    while True:
+        shuffled = words[:]
+        rng.shuffle(shuffled)
+        if shuffled != words:
+            return " ".join(shuffled)
+
+
+@dataclass(frozen=True)
+class CheckMaterial:
+    """What an attention check shows and the answer a careful rater gives."""
+
+    prompt: str
+    text_left: str
+    text_right: str
+    expected: str
+
+
+def check_material(
+    kind: str, *, pairwise: bool, item: Item, rng: random.Random
+) -> CheckMaterial | None:
+    """An instructed check or gold question built from `item`'s sentences (None if unfit).
+
+    Instructed: the question tells the rater what to answer (Prolific's rule). Gold, pairwise:
+    the input copied verbatim against its words scrambled (the verbatim copy is the better
+    reconstruction); gold, meaningfulness: a word salad of a real sentence (it makes no sense).
+    """
+    if kind == Assignment.Kind.INSTRUCTED:
+        if pairwise:
+            expected = rng.choice([LEFT, RIGHT])
+            left, right = (
+                (item.text_1, item.text_2)
+                if rng.random() < 0.5
+                else (
+                    item.text_2,
+                    item.text_1,
+                )
+            )
+            return CheckMaterial(INSTRUCTED_PROMPTS[expected], left, right, expected)
+        expected = rng.choice(["yes", "no"])
+        return CheckMaterial(INSTRUCTED_PROMPTS[expected], item.text_1, "", expected)
+    sentence = item.source if pairwise else item.text_1
+    if len(sentence.split()) < MIN_GOLD_WORDS:
+        return None
+    salad = scramble(sentence, rng)
+    if not salad:
+        return None
+    if not pairwise:
+        return CheckMaterial("", salad, "", "no")
+    expected = rng.choice([LEFT, RIGHT])
+    left, right = (sentence, salad) if expected == LEFT else (salad, sentence)
+    return CheckMaterial("", left, right, expected)
+
+
+def release_expired(survey: Survey, now: datetime) -> int:
+    """Give back the unanswered questions of raters silent past the reservation; how many."""
+    cutoff = now - timedelta(minutes=survey.reservation_minutes)
+    stale = Rater.objects.filter(
+        survey=survey, finished_at__isnull=True, last_seen_at__lt=cutoff
+    ).values("pk")
+    deleted, _ = Assignment.objects.filter(rater__in=stale, answered_at__isnull=True).delete()
+    return deleted
+
+
+def _group(item: Item, pairwise: bool) -> str:
+    return " vs ".join(sorted((item.model_1, item.model_2))) if pairwise else item.model_1
+
+
+def _candidates(survey: Survey, rater: Rater) -> tuple[list[Candidate], dict[str, int], list]:
+    """The items `rater` may still get, each with its load; the loads per group; all items."""
+    items = list(
+        survey.items.annotate(
+            load=Count("assignments", filter=Q(assignments__kind=Assignment.Kind.QUESTION))
+        ).order_by("pk")
+    )
+    pairwise = survey.is_pairwise
+    group_loads: Counter = Counter()
+    for item in items:
+        group_loads[_group(item, pairwise)] += item.load
+    seen = set(rater.assignments.filter(item__isnull=False).values_list("item_id", flat=True))
+    limit = survey.overlap
+    candidates = [
+        Candidate(item.pk, _group(item, pairwise), item.load)
+        for item in items
+        if item.pk not in seen and (limit is None or item.load < limit)
+    ]
+    return candidates, dict(group_loads), items
+
+
+def ensure_plan(rater: Rater, now: datetime) -> None:
+    """Give `rater` the rest of their plan (all of it on their first visit).
+
+    Runs with the survey row locked (PostgreSQL; SQLite serialises writers), so concurrent
+    raters see each other's reservations and the balance holds.
+    """
+    with transaction.atomic():
+        survey = Survey.objects.select_for_update().get(pk=rater.survey_id)
+        release_expired(survey, now)
+        slots = list(rater.assignments.select_related("item"))
+        answered = [s for s in slots if s.answered_at]
+        if len(slots) > len(answered):  # reservations still held: nothing to draw
+            return
+        answered_questions = [s for s in answered if not s.is_check]
+        need = survey.cap_per_rater - len(answered_questions)
+        if need <= 0:
+            return
+        rng = random.Random(f"{rater.plan_seed}:{len(answered)}")
+        candidates, group_loads, items = _candidates(survey, rater)
+        taken = Counter(_group(s.item, survey.is_pairwise) for s in answered_questions)
+        planned = plan_questions(
+            candidates, need, rng, group_loads=group_loads, taken=taken,
+            sides=survey.is_pairwise,
+        )  # fmt: skip
+        if not planned:
+            return
+        done = Counter(s.kind for s in answered if s.is_check)
+        checks = [Assignment.Kind.INSTRUCTED] * (survey.instructed_checks - done["instructed"])
+        checks += [Assignment.Kind.GOLD] * (survey.gold_checks - done["gold"])
+        start = max((s.position for s in slots), default=0) + 1
+        Assignment.objects.bulk_create(
+            _slots(survey, rater, planned, place_checks(len(planned), checks, rng), items, rng,
+                   start)
+        )  # fmt: skip
+
+
+def _slots(
+    survey: Survey,
+    rater: Rater,
+    planned: list[Slot],
+    order: list[str | None],
+    items: list[Item],
+    rng: random.Random,
+    start: int,
+) -> Iterable[Assignment]:
+    questions = iter(planned)
+    position = start
+    for kind in order:
+        if kind is None:
+            slot = next(questions)
+            yield Assignment(rater=rater, position=position, item_id=slot.item, left=slot.left)
+            position += 1
+            continue
+        material = _check_for(kind, survey, items, rng)
+        if material is None:
+            continue  # no item fit for a gold question (every sentence too short)
+        yield Assignment(
+            rater=rater, position=position, kind=kind, prompt=material.prompt,
+            text_left=material.text_left, text_right=material.text_right,
+            expected=material.expected,
+        )  # fmt: skip
+        position += 1
+
+
+def _check_for(kind: str, survey: Survey, items: list[Item], rng: random.Random):
+    """A check built from a random item of the survey that suits it (None if none does)."""
+    for item in rng.sample(items, len(items)):
+        material = check_material(kind, pairwise=survey.is_pairwise, item=item, rng=rng)
+        if material is not None and (material.text_left or material.text_right):
+            return material
+    return None
+
+
+def planned_positions(rater: Rater) -> int:
+    """How many pages the rater's plan has now (questions and checks)."""
+    return rater.assignments.aggregate(n=Max("position"))["n"] or 0

@@ -1,0 +1,346 @@
+"""The survey lifecycle and a rater's way through it: one function per action.
+
+Researchers: :func:`survey_create` (a draft with its items), :func:`survey_open` (fixes the
+exclusion rule), :func:`survey_close`. Raters: :func:`rater_start` (consent, or back to one's
+own session), :func:`rater_next` (the next unanswered page, planned on first use),
+:func:`rater_answer` (exactly once), and the completion code once the last answer is stored.
+
+Views and commands stay thin: they call these and show what comes back. Errors a person can act
+on are :class:`SurveyError` with a one-line message.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from surveys.assignment import LEFT, RIGHT, ensure_plan
+from surveys.exclusion import ExclusionRule
+from surveys.models import Assignment, Item, Rater, Response, Survey, new_seed
+
+MAX_EXTERNAL_ID = 200
+PAIRWISE_CHOICES = (LEFT, RIGHT, "discard")
+MEANINGFULNESS_CHOICES = ("yes", "no")
+# What a page's "q" field may be: 1..this (a rater's pages are numbered from 1).
+MAX_POSITION = 10_000
+
+
+class SurveyError(Exception):
+    """A request the survey cannot take, with a message for the person who made it."""
+
+
+class SurveyUnavailable(SurveyError):
+    """The survey is a draft, closed, or has no question left for a new rater."""
+
+
+@dataclass(frozen=True)
+class ItemSpec:
+    """One item to create: pairwise (source, two models' texts) or meaningfulness (one)."""
+
+    key: str
+    model_1: str
+    text_1: str
+    model_2: str = ""
+    text_2: str = ""
+    source: str = ""
+    length: int | None = None
+
+
+@dataclass(frozen=True)
+class Design:
+    """How a survey is run: the cap, overlap, checks, exclusion rule and crowd platform."""
+
+    cap: int = 20
+    overlap: int | None = None
+    instructed_checks: int = 0
+    gold_checks: int = 0
+    seed: int | None = None
+    title: str = ""
+    question: str = ""
+    instructions: str = ""
+    reservation_minutes: int | None = None
+    exclude_failed_instructed: int | None = None
+    exclude_failed_gold: int | None = None
+    exclude_median_seconds: float | None = None
+    platform: str = Survey.Platform.NONE
+    participant_parameter: str = ""
+    completion_url: str = ""
+    completion_code: str = ""
+    material: dict[str, Any] = field(default_factory=dict)
+
+
+def survey_create(*, name: str, kind: str, items: Sequence[ItemSpec], design: Design) -> Survey:
+    """A draft survey holding `items`; refused whole if the name is taken or nothing fits."""
+    name = name.strip()
+    if not name:
+        raise SurveyError("The survey needs a name.")
+    if kind not in Survey.Kind.values:
+        raise SurveyError(f"Unknown survey kind {kind!r}: expected pairwise or meaningfulness.")
+    if not items:
+        raise SurveyError("No items: nothing for raters to judge.")
+    if design.cap < 1:
+        raise SurveyError(f"The cap must be at least 1 question per rater, not {design.cap}.")
+    if design.overlap is not None and design.overlap < 1:
+        raise SurveyError(f"The overlap must be at least 1 rater per item, not {design.overlap}.")
+    _check_platform(design)
+    pairwise = kind == Survey.Kind.PAIRWISE
+    for spec in items:
+        if pairwise and not (spec.model_2 and spec.text_1 and spec.text_2):
+            raise SurveyError(f"Item {spec.key!r} needs two models and two texts (pairwise).")
+        if not pairwise and (spec.model_2 or not spec.text_1):
+            raise SurveyError(f"Item {spec.key!r} needs one model and one sentence.")
+    fields = {
+        "cap_per_rater": design.cap,
+        "overlap": design.overlap,
+        "instructed_checks": design.instructed_checks,
+        "gold_checks": design.gold_checks,
+        "seed": new_seed() if design.seed is None else design.seed,
+        "question": design.question,
+        "instructions": design.instructions,
+        "exclude_failed_instructed": design.exclude_failed_instructed,
+        "exclude_failed_gold": design.exclude_failed_gold,
+        "exclude_median_seconds": design.exclude_median_seconds,
+        "platform": design.platform,
+        "participant_parameter": design.participant_parameter,
+        "completion_url": design.completion_url,
+        "material": design.material,
+    }
+    for optional in ("title", "completion_code", "reservation_minutes"):
+        if getattr(design, optional):
+            fields[optional] = getattr(design, optional)
+    with transaction.atomic():
+        if Survey.objects.filter(name=name).exists():
+            raise SurveyError(f"A survey named {name!r} exists already; choose another name.")
+        survey = Survey.objects.create(name=name, kind=kind, **fields)
+        Item.objects.bulk_create(_item(survey, spec, pairwise) for spec in items)
+    return survey
+
+
+def _item(survey: Survey, spec: ItemSpec, pairwise: bool) -> Item:
+    length = spec.length
+    if length is None and not pairwise:
+        length = len(spec.text_1.split())
+    return Item(
+        survey=survey, key=spec.key, model_1=spec.model_1, model_2=spec.model_2,
+        text_1=spec.text_1, text_2=spec.text_2, source=spec.source, length=length,
+    )  # fmt: skip
+
+
+def _check_platform(design: Design) -> None:
+    if design.platform not in Survey.Platform.values:
+        raise SurveyError(f"Unknown platform {design.platform!r}.")
+    if design.platform == Survey.Platform.OTHER:
+        if not design.participant_parameter:
+            raise SurveyError("Another platform needs the URL parameter of the participant id.")
+        if design.completion_url and "{code}" not in design.completion_url:
+            raise SurveyError("The completion URL must contain {code}.")
+    if design.completion_url and not design.completion_url.startswith(("https://", "http://")):
+        raise SurveyError("The completion URL must start with https://.")
+
+
+def exclusion_rule(survey: Survey) -> ExclusionRule:
+    return ExclusionRule(
+        failed_instructed=survey.exclude_failed_instructed,
+        failed_gold=survey.exclude_failed_gold,
+        median_seconds=survey.exclude_median_seconds,
+    )
+
+
+def survey_open(survey: Survey) -> Survey:
+    """Open a draft (or reopen a closed survey) to raters; the exclusion rule is fixed now."""
+    with transaction.atomic():
+        locked = Survey.objects.select_for_update().get(pk=survey.pk)
+        if not locked.items.exists():
+            raise SurveyError(f"Survey {locked.name!r} has no items to show.")
+        if locked.status != Survey.Status.OPEN:
+            if not locked.exclusion_rule:  # first opening: declare the rule, once
+                rule = exclusion_rule(locked)
+                locked.exclusion_rule, locked.exclusion_rule_hash = rule.text, rule.digest
+            locked.status, locked.opened_at = Survey.Status.OPEN, timezone.now()
+            locked.save(
+                update_fields=["status", "opened_at", "exclusion_rule", "exclusion_rule_hash"]
+            )
+    survey.refresh_from_db()
+    return survey
+
+
+def survey_close(survey: Survey) -> Survey:
+    """Stop taking raters and answers; what is stored stays."""
+    Survey.objects.filter(pk=survey.pk).update(
+        status=Survey.Status.CLOSED, closed_at=timezone.now()
+    )
+    survey.refresh_from_db()
+    return survey
+
+
+def _check_open(survey: Survey) -> None:
+    if survey.status == Survey.Status.DRAFT:
+        raise SurveyUnavailable("This survey has not opened yet. Please come back later.")
+    if survey.status == Survey.Status.CLOSED:
+        raise SurveyUnavailable("This survey has closed. Thank you for your interest.")
+
+
+def rater_start(
+    survey: Survey, *, external_id: str = "", platform_data: dict | None = None, token: str = ""
+) -> Rater:
+    """The rater for this participant: their own session if they started before, else a new
+    one with its plan. `token` makes a repeated consent (a double click) find its rater."""
+    _check_open(survey)
+    external_id = external_id.strip()[:MAX_EXTERNAL_ID]
+    existing = _existing_rater(survey, external_id, token)
+    if existing:
+        return existing
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            rater = Rater.objects.create(
+                survey=survey,
+                external_id=external_id or f"anonymous-{secrets.token_hex(5)}",
+                token=token or Rater._meta.get_field("token").default(),
+                platform_data=platform_data or {},
+                plan_seed=new_seed(),
+                created_at=now,
+                last_seen_at=now,
+            )
+            ensure_plan(rater, now)
+            if not rater.assignments.exists():
+                raise SurveyUnavailable(
+                    "This survey has all the answers it needs. Thank you for your interest."
+                )
+    except IntegrityError:  # the same participant (or consent) arrived twice at once
+        existing = _existing_rater(survey, external_id, token)
+        if existing is None:
+            raise
+        return existing
+    return rater
+
+
+def _existing_rater(survey: Survey, external_id: str, token: str) -> Rater | None:
+    if external_id:
+        found = survey.raters.filter(external_id=external_id).first()
+        if found:
+            return found
+    if token:
+        return survey.raters.filter(token=token).first()
+    return None
+
+
+@dataclass(frozen=True)
+class Page:
+    """What a rater sees next: a question (or check), or the end of their survey."""
+
+    slot: Assignment | None
+    number: int  # 1-based page number of this question
+    total: int
+
+    @property
+    def finished(self) -> bool:
+        return self.slot is None
+
+
+def rater_next(rater: Rater) -> Page:
+    """The rater's next unanswered page, planning it first if needed; marks it shown."""
+    survey = rater.survey
+    now = timezone.now()
+    if rater.finished_at is None:
+        _check_open(survey)
+        ensure_plan(rater, now)
+    slots = list(rater.assignments.select_related("item").order_by("position"))
+    pending = [s for s in slots if s.answered_at is None]
+    Rater.objects.filter(pk=rater.pk).update(last_seen_at=now)
+    if not pending:
+        _finish(rater, now)
+        return Page(None, len(slots), len(slots))
+    slot = pending[0]
+    if slot.shown_at is None:
+        Assignment.objects.filter(pk=slot.pk, shown_at__isnull=True).update(shown_at=now)
+        slot.shown_at = now
+    return Page(slot, len(slots) - len(pending) + 1, len(slots))
+
+
+def rater_answer(rater: Rater, position: int, choice: str) -> bool:
+    """Store the rater's answer to page `position`; False if it was answered already (a double
+    click, a second tab, the back button): the first answer stands and nothing changes."""
+    survey = rater.survey
+    _check_open(survey)
+    now = timezone.now()
+    with transaction.atomic():
+        slot = (
+            Assignment.objects.select_for_update()
+            .select_related("item")
+            .filter(rater=rater, position=position)
+            .first()
+        )
+        if slot is None:
+            raise SurveyError("This question is not part of your survey.")
+        if slot.answered_at is not None:
+            return False
+        allowed = PAIRWISE_CHOICES if survey.is_pairwise else MEANINGFULNESS_CHOICES
+        if choice not in allowed:
+            raise SurveyError(f"Please choose one of the answers ({', '.join(allowed)}).")
+        slot.response_ms = _elapsed_ms(slot.shown_at, now)
+        slot.answered_at = now
+        if slot.is_check:
+            slot.answer = choice
+        else:
+            Response.objects.create(
+                rater=rater, item=slot.item, answer=_stored_answer(slot, choice),
+                left=slot.left, response_ms=slot.response_ms, created_at=now,
+            )  # fmt: skip
+        slot.save(update_fields=["answer", "answered_at", "response_ms"])
+        Rater.objects.filter(pk=rater.pk).update(last_seen_at=now)
+    return True
+
+
+def _stored_answer(slot: Assignment, choice: str) -> str:
+    """The answer as the reports read it: which model won, not which side."""
+    if choice in MEANINGFULNESS_CHOICES or choice == "discard":
+        return choice
+    if choice == LEFT:
+        return slot.left
+    return Response.Side.MODEL_2 if slot.left == Response.Side.MODEL_1 else Response.Side.MODEL_1
+
+
+def _elapsed_ms(shown_at, now) -> int | None:
+    if shown_at is None:
+        return None
+    return max(0, round((now - shown_at).total_seconds() * 1000))
+
+
+def _finish(rater: Rater, now) -> None:
+    """Mark the rater finished (once) and apply the survey's pre-declared exclusion rule."""
+    with transaction.atomic():
+        rater = Rater.objects.select_for_update().select_related("survey").get(pk=rater.pk)
+        if rater.finished_at is not None:
+            return
+        rater.finished_at = now
+        slots = list(rater.assignments.all())
+        checks = [s for s in slots if s.is_check]
+        reason = exclusion_rule(rater.survey).verdict(
+            failed_instructed=sum(
+                s.passed is False for s in checks if s.kind == Assignment.Kind.INSTRUCTED
+            ),
+            failed_gold=sum(s.passed is False for s in checks if s.kind == Assignment.Kind.GOLD),
+            response_ms=[s.response_ms for s in slots if not s.is_check and s.response_ms],
+        )
+        if reason and not rater.excluded:
+            rater.excluded, rater.exclusion_reason = True, reason
+        rater.save(update_fields=["finished_at", "excluded", "exclusion_reason"])
+
+
+def completion_code(rater: Rater) -> str:
+    """The survey's completion code, only for a rater whose every answer is stored."""
+    rater.refresh_from_db()
+    if rater.finished_at is None:
+        raise SurveyError("The survey is not finished yet.")
+    return rater.survey.completion_code
+
+
+def rater_exclude(rater: Rater, reason: str) -> None:
+    """A researcher leaves a rater out of every report, saying why."""
+    rater.exclude(reason.strip() or "excluded by the researcher")
