@@ -10,7 +10,7 @@ Two modes, chosen by ``AUTOGEN_ENV``:
 
 Variables: ``DATABASE_URL``, ``CELERY_BROKER_URL``, ``CELERY_RESULT_BACKEND``, ``SECRET_KEY``,
 ``DEBUG``, ``ALLOWED_HOSTS``, ``CSRF_TRUSTED_ORIGINS``, ``AUTOGEN_VAR_DIR``, ``AUTOGEN_DATA_DIR``,
-``AUTOGEN_MAX_UPLOAD_MB``,
+``AUTOGEN_MAX_UPLOAD_MB``, ``SITE_URL``,
 ``SECURE_SSL_REDIRECT``, ``SECURE_PROXY_SSL_HEADER``, ``LOG_LEVEL``.
 """
 
@@ -67,6 +67,8 @@ else:
         "ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"]
     )
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Where raters reach this site: the survey links that commands and admin print start with it.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -176,6 +177,12 @@ def survey_close(survey: Survey) -> Survey:
     )
     survey.refresh_from_db()
     return survey
+
+
+def survey_link(survey: Survey) -> str:
+    """The absolute rater link to share (``SITE_URL``/s/<token>/); crowd platforms append their
+    participant parameter (Prolific: ``?PROLIFIC_PID={{%PROLIFIC_PID%}}&...``)."""
+    return f"{settings.SITE_URL}/s/{survey.token}/"
 
 
 def _check_open(survey: Survey) -> None:
