@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 NO_RULE = "No exclusion rule was declared."
+# Ends the reason stored on a rater the rule excluded (a researcher's own reasons do not).
+RULE_MARK = "(pre-declared rule)"
 
 
 @dataclass(frozen=True)
@@ -49,11 +51,11 @@ class ExclusionRule:
     ) -> str:
         """Why the rule excludes this rater, or ``""`` when it does not."""
         if self.failed_instructed and failed_instructed >= self.failed_instructed:
-            return f"failed {failed_instructed} instructed attention checks (pre-declared rule)"
+            return f"failed {failed_instructed} instructed attention checks {RULE_MARK}"
         if self.failed_gold and failed_gold >= self.failed_gold:
-            return f"failed {failed_gold} gold questions (pre-declared rule)"
+            return f"failed {failed_gold} gold questions {RULE_MARK}"
         if self.median_seconds and response_ms:
             median = statistics.median(response_ms) / 1000
             if median < self.median_seconds:
-                return f"median {median:.2f} s per question (pre-declared rule)"
+                return f"median {median:.2f} s per question {RULE_MARK}"
         return ""

@@ -25,7 +25,9 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
-from surveys.models import Item, Rater, Response, Survey
+from surveys.exclusion import RULE_MARK
+from surveys.models import Assignment, Item, Rater, Response, Survey
+from surveys.progress import GroupProgress, SurveyProgress
 
 PAIRWISE_COUNT_COLUMNS = [
     "rater", "model_1", "model_2", "wins_1", "wins_2", "discarded", "left_wins", "left_n",
@@ -118,6 +120,85 @@ def survey_models(*, survey: Survey) -> list[str]:
     return sorted(firsts, key=firsts.__getitem__)
 
 
+def survey_progress(*, survey: Survey) -> SurveyProgress:
+    """Live progress for the admin: answers per model (meaningfulness) or per comparison
+    (pairwise, both orientations of a pair together, in the first item's), raters started,
+    finished and excluded, and the median time per question over every timed answer.
+
+    Four aggregate queries, whatever the number of answers or groups.
+    """
+    answer, counted = Response.Answer, Q(rater__excluded=False)
+    rows = (
+        survey.responses()
+        .values_list("item__model_1", "item__model_2")
+        .annotate(
+            answers=Count("pk"),
+            timed=Count("response_ms"),
+            counted=Count("pk", filter=counted),
+            wins_1=Count("pk", filter=counted & Q(answer=answer.MODEL_1)),
+            wins_2=Count("pk", filter=counted & Q(answer=answer.MODEL_2)),
+            discards=Count("pk", filter=counted & Q(answer=answer.DISCARD)),
+            yes=Count("pk", filter=counted & Q(answer=answer.YES)),
+        )
+        .order_by()
+    )
+    items = (
+        survey.items.values_list("model_1", "model_2")
+        .annotate(n=Count("pk"), first=Min("pk"))
+        .order_by("first")
+    )
+    groups: dict[frozenset[str], dict] = {}
+    for model_1, model_2, n, _ in items:
+        group = groups.setdefault(frozenset((model_1, model_2)), _progress_counts(model_1, model_2))
+        group["items"] += n
+    timed = 0
+    for model_1, model_2, *counts in rows:
+        group = groups[frozenset((model_1, model_2))]
+        n_answers, n_timed, n_counted, wins_1, wins_2, discards, yes = counts
+        if model_1 != group["model_1"]:  # the pair stored the other way round
+            wins_1, wins_2 = wins_2, wins_1
+        for name, value in zip(
+            ("answers", "counted", "wins_1", "wins_2", "discards", "yes"),
+            (n_answers, n_counted, wins_1, wins_2, discards, yes),
+            strict=True,
+        ):
+            group[name] += value
+        timed += n_timed
+    raters = survey.raters.aggregate(
+        started=Count("pk"),
+        finished=Count("pk", filter=Q(finished_at__isnull=False)),
+        excluded=Count("pk", filter=Q(excluded=True)),
+    )
+    progress = [GroupProgress(**group) for group in groups.values()]
+    return SurveyProgress(
+        groups=progress,
+        raters_started=raters["started"],
+        raters_finished=raters["finished"],
+        raters_excluded=raters["excluded"],
+        answers=sum(group.answers for group in progress),
+        timed_answers=timed,
+        median_ms=_median_response_ms(survey, timed),
+    )
+
+
+def _progress_counts(model_1: str, model_2: str) -> dict:
+    zero = dict.fromkeys(("items", "answers", "counted", "wins_1", "wins_2", "discards", "yes"), 0)
+    return {"model_1": model_1, "model_2": model_2, **zero}
+
+
+def _median_response_ms(survey: Survey, timed: int) -> float | None:
+    """The median of the `timed` answers' response_ms: the database sorts, two rows travel."""
+    if not timed:
+        return None
+    middle = list(
+        survey.responses()
+        .filter(response_ms__isnull=False)
+        .order_by("response_ms")
+        .values_list("response_ms", flat=True)[(timed - 1) // 2 : timed // 2 + 1]
+    )
+    return sum(middle) / len(middle)
+
+
 def survey_overview(*, survey: Survey) -> dict[str, int]:
     """Counts for the datasheet and the admin: answers, raters, items, exclusions."""
     responses = survey.responses().aggregate(
@@ -177,3 +258,23 @@ def surveys_with_counts() -> QuerySet[Survey]:
         n_items=count(Item.objects.all(), "survey"),
         n_responses=count(Response.objects.all(), "item__survey"),
     )
+
+
+def survey_checks(*, survey: Survey) -> dict[str, int]:
+    """Attention checks answered and failed, per kind, and raters the pre-declared rule
+    excluded (for the datasheet; checks never count in the tables)."""
+    answered = Assignment.objects.filter(rater__survey=survey, answered_at__isnull=False).exclude(
+        kind=Assignment.Kind.QUESTION
+    )
+    counts = answered.aggregate(
+        instructed=Count("pk", filter=Q(kind=Assignment.Kind.INSTRUCTED)),
+        instructed_failed=Count(
+            "pk", filter=Q(kind=Assignment.Kind.INSTRUCTED) & ~Q(answer=F("expected"))
+        ),
+        gold=Count("pk", filter=Q(kind=Assignment.Kind.GOLD)),
+        gold_failed=Count("pk", filter=Q(kind=Assignment.Kind.GOLD) & ~Q(answer=F("expected"))),
+    )
+    counts["excluded_by_rule"] = survey.raters.filter(
+        excluded=True, exclusion_reason__endswith=RULE_MARK
+    ).count()
+    return counts

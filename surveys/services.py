@@ -278,7 +278,7 @@ def rater_answer(rater: Rater, position: int, choice: str) -> bool:
     now = timezone.now()
     with transaction.atomic():
         slot = (
-            Assignment.objects.select_for_update()
+            Assignment.objects.select_for_update(of=("self",))
             .select_related("item")
             .filter(rater=rater, position=position)
             .first()
@@ -322,7 +322,9 @@ def _elapsed_ms(shown_at, now) -> int | None:
 def _finish(rater: Rater, now) -> None:
     """Mark the rater finished (once) and apply the survey's pre-declared exclusion rule."""
     with transaction.atomic():
-        rater = Rater.objects.select_for_update().select_related("survey").get(pk=rater.pk)
+        rater = (
+            Rater.objects.select_for_update(of=("self",)).select_related("survey").get(pk=rater.pk)
+        )
         if rater.finished_at is not None:
             return
         rater.finished_at = now

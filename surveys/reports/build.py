@@ -134,6 +134,10 @@ class SurveyReport:
         return selectors.survey_overview(survey=self.survey)
 
     @cached_property
+    def checks(self) -> dict[str, int]:
+        return selectors.survey_checks(survey=self.survey)
+
+    @cached_property
     def exclusions(self) -> tuple[tuple[str, str, int], ...]:
         return tuple(selectors.survey_exclusions(survey=self.survey))
 
