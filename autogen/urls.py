@@ -1,7 +1,7 @@
 """URL map: admin for researchers, the health endpoint, app URLs."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 from autogen.views import healthz
@@ -14,4 +14,5 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("", include("surveys.urls")),  # the rater flow: /s/<survey token>/, /r/<rater token>/
 ]
