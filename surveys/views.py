@@ -6,8 +6,10 @@ form field. Pages name the rater by their token, questions by their page positio
 the sides by ``left``/``right``; which model is on which side lives only in the database.
 
 Every rater page is sent with a strict Content-Security-Policy (no inline script or style, no
-asset from outside the server), ``Referrer-Policy: no-referrer`` (rater links carry the token)
-and ``Cache-Control: no-store`` (the back button fetches the current page again).
+asset from outside the server), ``Referrer-Policy: same-origin`` (rater links carry the token:
+no other site ever sees them; ``no-referrer`` would also make browsers send ``Origin: null`` with
+the forms, which Django's CSRF check rightly refuses) and ``Cache-Control: no-store`` (the back
+button fetches the current page again).
 """
 
 from __future__ import annotations
@@ -45,11 +47,14 @@ RESUME_MAX_AGE = 30 * 24 * 3600
 # What Prolific appends to a study link besides the participant id (recorded as sent).
 PROLIFIC_FIELDS = ("STUDY_ID", "SESSION_ID")
 MAX_PLATFORM_VALUE = 200
+# img-src data: for the empty favicon only (browsers ask for /favicon.ico otherwise).
 CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
 
+# Not "no-referrer": with it, Chrome sends "Origin: null" on the rater's own form posts.
+REFERRER_POLICY = "same-origin"
 TEMPLATES = "surveys/rater/"
 
 
@@ -60,7 +65,7 @@ def rater_page(view):
     def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         response = view(request, *args, **kwargs)
         response.headers.setdefault("Content-Security-Policy", CSP)
-        response["Referrer-Policy"] = "no-referrer"
+        response["Referrer-Policy"] = REFERRER_POLICY
         response["Cache-Control"] = "no-store"
         response["X-Frame-Options"] = "DENY"
         return response
