@@ -112,83 +112,102 @@ def check_question_page(page, html: str, position: int, total: int) -> None:
     assert CODE not in html
 
 
+# How each page is answered, in turn: what happens first (a refresh, the back button), then how
+# the answer is given.
+PLAN = [
+    (None, "key"), (None, "tap"), ("reload", "key"), ("back", "click"), (None, "double click"),
+    (None, "stale tab"), (None, "click"), ("reload", "tap"), (None, "key"),
+]  # fmt: skip
+
+
 def complete_survey(page, watch: Watch, survey: Survey, rater: Rater, shot: Path | None):
-    """Answer every page in the varied ways the docstring lists; return how many answers."""
-    pairwise = survey.is_pairwise
+    """Answer every page in the varied ways of :data:`PLAN`, checking after each that exactly
+    one answer was stored; return how many pages were answered."""
     total = survey.cap_per_rater + survey.n_checks
-    context = page.context
-    ways = Counter()
+    done = Counter()
     turn = 0
     while (position := pending(rater)) is not None:
         wait_for_question(page, position)
-        html = watch.page(page)
-        check_question_page(page, html, position, total)
-        slot = rater.assignments.select_related("item").get(position=position)
-        choice = choice_for(slot, turn, pairwise)
-        button = f"button[name=answer][value={choice}]"
+        check_question_page(page, watch.page(page), position, total)
+        slot = rater.assignments.get(position=position)
+        choice = choice_for(slot, turn, survey.is_pairwise)
         before = answered(rater)
-        posts_before = len(watch.posts)
-        if shot and not slot.is_check and not ways["screenshot"]:
+        if shot and not slot.is_check and not done["screenshot"]:
             page.evaluate("document.activeElement && document.activeElement.blur()")
             page.screenshot(path=str(shot))
-            ways["screenshot"] += 1
-        way = (
-            "key", "tap", "reload", "back", "double click", "stale tab", "click", "key", "tap"
-        )[turn % 9]  # fmt: skip
-        if way == "reload":
-            page.reload()
-            wait_for_question(page, position)
-            assert watch.page(page) == html or shown_q(page) == position
-            way = "key"
-        elif way == "back":
-            page.go_back()
-            page.wait_for_url(re.compile(r"/r/[\w-]+/$"))
-            wait_for_question(page, position)  # the current question, never an earlier one
+            done["screenshot"] += 1
+        prelude, how = PLAN[turn % len(PLAN)]
+        if prelude:
+            leave_and_return(page, prelude, position)
             assert answered(rater) == before
-            way = "click"
-        if way == "stale tab":
-            stale = context.new_page()
-            stale.goto(page.url)
-            wait_for_question(stale, position)
-            with page.expect_navigation():
-                page.keyboard.press(KEYS[choice])
-            assert answered(rater) == before + 1
-            other = "discard" if pairwise and choice != "discard" else "left"
-            if not pairwise:
-                other = "no" if choice == "yes" else "yes"
-            with stale.expect_navigation():
-                stale.click(f"button[name=answer][value={other}]")
-            assert answered(rater) == before + 1  # the stale page stored nothing
-            if pending(rater) is not None:
-                wait_for_question(stale, pending(rater))
-            stale.close()
+        if how == "stale tab":
+            answer_with_a_stale_tab(page, rater, choice, survey.is_pairwise)
         else:
-            last = rater.assignments.filter(answered_at__isnull=True).count() == 1
-            target = survey.completion_target
-            if last and target:  # the platform's page (nothing outside resolves in the tests)
-                leaving = page.expect_event("requestfailed", lambda r, t=target: r.url == t)
-            else:
-                leaving = page.expect_navigation()
-            with leaving:
-                if way == "key":
-                    page.keyboard.press(KEYS[choice])
-                elif way == "tap":
-                    page.tap(button)
-                elif way == "click":
-                    page.click(button)
-                elif way == "double click":
-                    page.dblclick(button)
-            if way == "double click":
-                page.wait_for_load_state("load")
-                assert len(watch.posts) == posts_before + 1  # the script sent one answer
+            answer(page, watch, how, choice, survey, last=position == total)
         assert answered(rater) == before + 1
         stored = rater.assignments.get(position=position)
-        assert stored.answer == choice if slot.is_check else stored.response_ms is not None
-        ways[way] += 1
+        assert stored.answered_at and stored.response_ms is not None
+        assert stored.answer == (choice if slot.is_check else "")  # questions: a Response
+        done.update([prelude, how])
         turn += 1
-    for required in ("key", "tap", "click", "double click", "stale tab"):
-        assert ways[required], ways
+    for way in ("key", "tap", "click", "double click", "stale tab", "reload", "back"):
+        assert done[way], done
     return turn
+
+
+def leave_and_return(page, prelude: str, position: int) -> None:
+    """Refresh, or go back a page: either way the current question shows again, unchanged."""
+    shown = page.inner_text("main")
+    if prelude == "reload":
+        page.reload()
+    else:
+        page.go_back()
+        page.wait_for_url(re.compile(r"/r/[\w-]+/$"))  # via the survey link if that was it
+    wait_for_question(page, position)  # the current question, never an earlier one
+    assert page.inner_text("main") == shown
+
+
+def answer(page, watch: Watch, how: str, choice: str, survey: Survey, last: bool) -> None:
+    """Answer `choice` by key, tap, click or double click; wait for the next page."""
+    button = f"button[name=answer][value={choice}]"
+    posts = len(watch.posts)
+    target = survey.completion_target
+    if last and target:  # the platform's page (nothing outside resolves in the tests)
+        leaving = page.expect_event("requestfailed", lambda r: r.url == target)
+    else:
+        leaving = page.expect_navigation()
+    with leaving:
+        if how == "key":
+            page.keyboard.press(KEYS[choice])
+        elif how == "tap":
+            page.tap(button)
+        elif how == "click":
+            page.click(button)
+        else:
+            page.dblclick(button)
+    page.wait_for_load_state("load")
+    assert len(watch.posts) == posts + 1  # one answer sent, a double click too
+
+
+def answer_with_a_stale_tab(page, rater: Rater, choice: str, pairwise: bool) -> None:
+    """The same question open in a second tab: answered in the first, then (differently) in the
+    second; the second answer stores nothing and that tab moves on to the next question."""
+    stale = page.context.new_page()
+    stale.goto(page.url)
+    wait_for_question(stale, shown_q(page))
+    before = answered(rater)
+    with page.expect_navigation():
+        page.keyboard.press(KEYS[choice])
+    assert answered(rater) == before + 1
+    others = [
+        c for c in (("left", "right", "discard") if pairwise else ("yes", "no")) if c != choice
+    ]
+    with stale.expect_navigation():
+        stale.click(f"button[name=answer][value={others[0]}]")
+    assert answered(rater) == before + 1  # the stale page stored nothing
+    if (position := pending(rater)) is not None:
+        wait_for_question(stale, position)
+    stale.close()
 
 
 def check_blind(watch: Watch, survey: Survey, context, live_server, end_url: str = "") -> None:
