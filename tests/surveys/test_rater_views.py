@@ -264,7 +264,7 @@ def test_the_consent_page_shows_the_title_instructions_and_consent(pairwise, mea
     assert f"<title>{TITLE}</title>" in text and f"<h1>{TITLE}</h1>" in text
     assert "original sentence" in text and "Can’t decide" in text
     assert "voluntary" in text and "I agree" in text
-    assert "8 short questions" in text
+    assert "up to 8 short questions" in text
     assert "Yes</strong> or <strong>No" in body(Browser().get(f"/s/{meaningfulness.token}/"))
     assert Rater.objects.count() == 0  # reading the instructions stores nothing
 
