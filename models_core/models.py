@@ -1,7 +1,9 @@
 """Corpora, training runs, their metric curves and checkpoints, and decoded sentences.
 
 The heavy lifting lives in :mod:`models_core.nn` (pure PyTorch); these models record what was
-asked for and what came out, for the admin, the Celery workers and the surveys.
+asked for and what came out, for the admin, the Celery workers and the surveys. Work queued
+for a worker (a corpus import, an experiment's runs, a decode job) is recorded here too, with
+its status, so the admin and ``manage.py runs`` show it.
 """
 
 from __future__ import annotations
@@ -45,6 +47,31 @@ class Corpus(models.Model):
         return settings.DATA_DIR / "corpora" / self.name
 
 
+class Experiment(models.Model):
+    """The paper's four models (VAE, VAE (annealing), AutoGen m=1 and m=2) queued together on
+    one corpus with one preset, step count and seed: what the comparison page compares."""
+
+    name = models.CharField(max_length=200, blank=True)
+    corpus = models.ForeignKey(Corpus, on_delete=models.PROTECT, related_name="experiments")
+    preset = models.CharField(max_length=20)
+    steps = models.PositiveIntegerField()
+    seed = models.IntegerField(default=0)
+    submission = models.UUIDField(
+        null=True,
+        blank=True,
+        unique=True,
+        editable=False,
+        help_text="The form submission that queued it: a double-click queues one set.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"experiment {self.pk}: {self.name or self.corpus}"
+
+
 class TrainingRun(models.Model):
     """One model trained on one corpus: the four paper models are objectives of one model."""
 
@@ -63,6 +90,9 @@ class TrainingRun(models.Model):
     ACTIVE = (Status.QUEUED, Status.RUNNING)
 
     corpus = models.ForeignKey(Corpus, on_delete=models.PROTECT, related_name="runs")
+    experiment = models.ForeignKey(
+        Experiment, on_delete=models.SET_NULL, null=True, blank=True, related_name="runs"
+    )
     objective = models.CharField(max_length=20, choices=Objective.choices)
     m = models.FloatField(default=0.0, help_text="Extra reconstructions: (1+m)·recon − KL.")
     preset = models.CharField(max_length=20, default="small")
@@ -73,6 +103,12 @@ class TrainingRun(models.Model):
     step = models.PositiveIntegerField(default=0)
     total_steps = models.PositiveIntegerField()
     device = models.CharField(max_length=20, blank=True)
+    worker = models.CharField(
+        max_length=200, blank=True, help_text="The Celery worker that trains (or trained) it."
+    )
+    steps_per_s = models.FloatField(
+        null=True, blank=True, help_text="Training speed since the worker took the run."
+    )
     cancel_requested = models.BooleanField(default=False)
     error = models.TextField(blank=True)
     final_metrics = models.JSONField(default=dict, blank=True)
@@ -131,6 +167,13 @@ class TrainingRun(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
+
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds left at the measured speed, while the run trains."""
+        if self.status != self.Status.RUNNING or not self.steps_per_s:
+            return None
+        return max(0, self.total_steps - self.step) / self.steps_per_s
 
 
 class MetricPoint(models.Model):

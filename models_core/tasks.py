@@ -1,25 +1,38 @@
-"""Celery tasks (queue ``gpu``): thin wrappers over :mod:`models_core.services`.
+"""Celery tasks: thin wrappers over :mod:`models_core.services` (the bodies are in
+:mod:`models_core.services.work`). Training, evaluation and decoding run on the ``gpu`` queue
+(``CELERY_TASK_ROUTES``); corpus imports are sent to ``default``.
 
 Tasks are acknowledged late, so a worker that dies mid-run hands the task back and the next
-worker resumes the run from its last checkpoint.
+worker resumes the run from its last checkpoint; a worker restarted under the same name takes
+its runs back as soon as it is ready.
 """
 
 from celery import shared_task
+from celery.signals import worker_ready
+from django.db import connections
 
 from models_core import selectors, services
-from models_core.models import TrainingRun
 
 
-@shared_task(name="models_core.tasks.train_run")
-def train_run(run_id: int) -> dict:
-    """Train (or resume) run `run_id`; returns its status.
+@shared_task(name="models_core.tasks.train_run", bind=True)
+def train_run(self, run_id: int) -> dict:
+    """Train (or resume) run `run_id`, then queue its evaluation; returns its status.
 
-    A run cancelled while queued, or one that another live worker is training, is skipped.
+    A stale message, a run cancelled while queued, or one that another live worker is
+    training, is skipped.
     """
     run = selectors.run_get(run_id)
-    services.run_reclaim_stale(run)  # a redelivery after the first worker died
-    if run.status != TrainingRun.Status.QUEUED:
-        return {"run": run.pk, "status": run.status, "skipped": True}
-    services.run_train(run)
-    run.refresh_from_db()
-    return {"run": run.pk, "status": run.status, "step": run.step}
+    return services.run_work(run, task_id=self.request.id, worker=self.request.hostname or "")
+
+
+@shared_task(name="models_core.tasks.evaluate_run")
+def evaluate_run(run_id: int) -> dict:
+    """The test-set metrics of a run that finished training, stored with the run."""
+    return services.run_evaluate_finished(selectors.run_get(run_id))
+
+
+@worker_ready.connect
+def reclaim_runs(sender, **kwargs) -> None:
+    """A worker that starts under the name of one that died takes its runs back."""
+    services.worker_reclaim(sender.hostname)
+    connections.close_all()  # opened in the main process: forked pool processes open their own

@@ -1,4 +1,5 @@
-"""Admin: researchers queue, watch, cancel and resume training runs here.
+"""Training runs in the admin: queue, watch (a page that refreshes itself while the run
+trains, its curves, speed and ETA), compare, cancel and resume.
 
 Queueing goes through :func:`models_core.services.run_submit` (``run_create`` and
 ``run_enqueue``, once per form sent; ``run_create`` is what the ``train`` command uses), so a
@@ -12,28 +13,20 @@ import uuid
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html
+from django.views.decorators.cache import never_cache
 
 from models_core import selectors, services
-from models_core.models import Corpus, Decoding, TrainingRun
+from models_core.admin import compare, display
+from models_core.models import TrainingRun
 from models_core.nn.config import DEFAULT_PRESET, PRESETS
 from models_core.nn.objectives import SCHEDULES
 from models_core.nn.train import CURVE_NAME
 from models_core.plots import training_curves
-
-
-@admin.register(Corpus)
-class CorpusAdmin(admin.ModelAdmin):
-    list_display = ("name", "fmt", "n_train", "n_test", "vocab_size", "created_at")
-    readonly_fields = [f.name for f in Corpus._meta.fields]
-    search_fields = ("name",)
-
-    def has_add_permission(self, request):
-        return False  # corpora are imported with manage.py import_corpus (files on the server)
-
 
 FORM_REUSED = (
     "This form already queued run {pk} with other settings; open a new form to queue another."
@@ -112,15 +105,24 @@ def _whole_lines(path, chunk: int = 1 << 20):
 @admin.register(TrainingRun)
 class TrainingRunAdmin(admin.ModelAdmin):
     form = TrainingRunForm
-    list_display = ("id", "label", "corpus", "status", "progress_bar", "device", "created_at")
-    list_filter = ("status", "objective", "corpus")
-    actions = ("cancel_runs", "resume_runs")
+    list_display = (
+        "id", "label", "experiment", "corpus", "status", "progress_bar", "speed", "eta",
+        "device", "created_at",
+    )  # fmt: skip
+    list_filter = ("status", "objective", "corpus", "experiment")
+    list_select_related = ("corpus", "experiment")
+    actions = ("compare_runs", "cancel_runs", "resume_runs")
     readonly_fields = (
         "label",
+        "experiment",
         "status",
         "progress_bar",
         "step",
+        "speed",
+        "eta",
         "device",
+        "worker",
+        "heartbeat_at",
         "config",
         "final_metrics",
         "error",
@@ -158,24 +160,38 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="progress")
     def progress_bar(self, run: TrainingRun):
-        return format_html(
-            '<progress value="{}" max="{}" style="width:8em"></progress> {}/{}',
-            run.step,
-            run.total_steps,
-            run.step,
-            run.total_steps,
-        )
+        return display.progress_bar(run.step, run.total_steps)
+
+    @admin.display(description="steps/s")
+    def speed(self, run: TrainingRun):
+        return display.speed(run.steps_per_s) if run.is_active else "—"
+
+    @admin.display(description="ETA")
+    def eta(self, run: TrainingRun):
+        if selectors.run_is_stale(run):
+            return "no news from its worker: resume it"
+        return display.duration(run.eta_s)
 
     @admin.display(description="curves (Fig. 2)")
     def curves(self, run: TrainingRun):
         png = reverse("admin:models_core_trainingrun_curves", args=[run.pk, "png"])
         csv = reverse("admin:models_core_trainingrun_curves", args=[run.pk, "csv"])
         return format_html(
-            '<img src="{}" alt="training curves" style="max-width:100%">'
+            # The step in the address: a page reloaded while the run trains shows new curves.
+            '<img src="{}?step={}" alt="training curves" style="max-width:100%">'
             '<p><a href="{}">Every step as CSV</a> (recon, KL, ELBO, KL share, β)</p>',
             png,
+            run.step,
             csv,
         )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        run = self.get_object(request, object_id)
+        context = {
+            "refresh_s": display.REFRESH_S if run is not None and run.is_active else None,
+            **(extra_context or {}),
+        }
+        return super().change_view(request, object_id, form_url, extra_context=context)
 
     def get_urls(self):
         own = [
@@ -183,10 +199,32 @@ class TrainingRunAdmin(admin.ModelAdmin):
                 "<int:pk>/curves.<str:fmt>",
                 self.admin_site.admin_view(self.curves_view),
                 name="models_core_trainingrun_curves",
-            )
+            ),
+            path(
+                "compare/",
+                self.admin_site.admin_view(self.compare_view),
+                name="models_core_trainingrun_compare",
+            ),
+            path(
+                "compare.<str:fmt>",
+                self.admin_site.admin_view(self.compare_image_view),
+                name="models_core_trainingrun_compare_image",
+            ),
         ]
         return own + super().get_urls()
 
+    def compare_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return compare.comparison_page(request, self.admin_site)
+
+    @method_decorator(never_cache)
+    def compare_image_view(self, request, fmt: str):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return compare.comparison_image(request, fmt)
+
+    @method_decorator(never_cache)
     def curves_view(self, request, pk: int, fmt: str):
         run = get_object_or_404(TrainingRun, pk=pk)
         if not self.has_view_permission(request, run):
@@ -205,28 +243,27 @@ class TrainingRunAdmin(admin.ModelAdmin):
         content_type = "image/png" if fmt == "png" else "image/svg+xml"
         return HttpResponse(image, content_type=content_type)
 
+    @admin.action(description="Compare the selected runs (curves and metrics)")
+    def compare_runs(self, request, queryset):
+        ids = ",".join(str(pk) for pk in queryset.order_by("pk").values_list("pk", flat=True))
+        return HttpResponseRedirect(
+            f"{reverse('admin:models_core_trainingrun_compare')}?runs={ids}"
+        )
+
     @admin.action(description="Cancel the selected runs")
     def cancel_runs(self, request, queryset):
         for run in queryset:
             services.run_cancel(run)
         self.message_user(request, f"Asked {queryset.count()} run(s) to stop.")
 
-    @admin.action(description="Resume the selected runs from their last checkpoint")
+    @admin.action(
+        description="Resume the selected runs from their last checkpoint "
+        "(failed, cancelled, or running without news from their worker)"
+    )
     def resume_runs(self, request, queryset):
         resumed = sum(services.run_resume(run) for run in queryset)
         self.message_user(request, f"Queued {resumed} run(s).")
         if skipped := queryset.count() - resumed:
             self.message_user(
-                request, f"{skipped} run(s) are not failed or cancelled.", messages.WARNING
+                request, f"{skipped} run(s) are not failed, cancelled or silent.", messages.WARNING
             )
-
-
-@admin.register(Decoding)
-class DecodingAdmin(admin.ModelAdmin):
-    list_display = ("text", "run", "mode", "n_words", "passes_filter", "created_at")
-    list_filter = ("mode", "passes_filter", "run")
-    search_fields = ("text", "source")
-    readonly_fields = [f.name for f in Decoding._meta.fields]
-
-    def has_add_permission(self, request):
-        return False

@@ -2,8 +2,9 @@
 
 One module per concern, their public names gathered here (``services.run_create``):
 :mod:`.corpora` (import a corpus), :mod:`.runs` (the run lifecycle), :mod:`.progress`
-(recording a training run), :mod:`.evaluation` (metrics and decoding), :mod:`.enqueue`
-(sending to workers). Reads live in :mod:`models_core.selectors`.
+(recording a training run), :mod:`.evaluation` (metrics and decoding), :mod:`.experiments`
+(the paper's four models together), :mod:`.enqueue` (sending to workers) and :mod:`.work`
+(what a worker does with a task). Reads live in :mod:`models_core.selectors`.
 """
 
 from models_core.services.corpora import (
@@ -12,7 +13,7 @@ from models_core.services.corpora import (
     CORPUS_FOLDER_EXISTS,
     corpus_import,
 )
-from models_core.services.enqueue import run_enqueue
+from models_core.services.enqueue import run_enqueue, run_evaluation_enqueue
 from models_core.services.errors import ServiceError
 from models_core.services.evaluation import (
     DECODE_MODES,
@@ -21,6 +22,12 @@ from models_core.services.evaluation import (
     run_decode,
     run_evaluate,
     run_trained,
+)
+from models_core.services.experiments import (
+    PAPER_MODELS,
+    experiment_configs,
+    experiment_create,
+    experiment_submit,
 )
 from models_core.services.progress import (
     CURVE_POINTS_PER_EVAL,
@@ -31,6 +38,7 @@ from models_core.services.runs import (
     ANNEAL_ONLY_FOR_VAE_ANNEAL,
     BATCH_TOO_LARGE,
     M_ONLY_FOR_AUTOGEN,
+    NO_DEVICE,
     OBJECTIVES,
     RUN_NOT_TRAINABLE,
     STALE_AFTER,
@@ -49,6 +57,12 @@ from models_core.services.runs import (
     run_train,
     vocab_for,
 )
+from models_core.services.work import (
+    EVALUATION_ERROR,
+    run_evaluate_finished,
+    run_work,
+    worker_reclaim,
+)
 
 __all__ = [
     "ANNEAL_ONLY_FOR_VAE_ANNEAL",
@@ -58,10 +72,13 @@ __all__ = [
     "CORPUS_FOLDER_EXISTS",
     "CURVE_POINTS_PER_EVAL",
     "DECODE_MODES",
+    "EVALUATION_ERROR",
     "FILTER_MAX_TRIES",
     "FILTER_REFUSED",
     "M_ONLY_FOR_AUTOGEN",
+    "NO_DEVICE",
     "OBJECTIVES",
+    "PAPER_MODELS",
     "PROGRESS_SAVE_INTERVAL_S",
     "RUN_NOT_TRAINABLE",
     "STALE_AFTER",
@@ -70,6 +87,9 @@ __all__ = [
     "ServiceError",
     "corpus_import",
     "device_check",
+    "experiment_configs",
+    "experiment_create",
+    "experiment_submit",
     "objective_for",
     "run_cancel",
     "run_checkpoint_path",
@@ -78,6 +98,8 @@ __all__ = [
     "run_decode",
     "run_enqueue",
     "run_evaluate",
+    "run_evaluate_finished",
+    "run_evaluation_enqueue",
     "run_reclaim_stale",
     "run_requeue",
     "run_resume",
@@ -85,5 +107,7 @@ __all__ = [
     "run_submit",
     "run_train",
     "run_trained",
+    "run_work",
     "vocab_for",
+    "worker_reclaim",
 ]

@@ -1,7 +1,10 @@
-"""Enqueueing: hand runs to Celery workers by task name.
+"""Enqueueing: hand work to Celery workers by task name.
 
 Tasks import services, never the reverse: a task is sent by its registered name, so this
-module needs neither :mod:`models_core.tasks` nor a call-time import.
+module needs neither :mod:`models_core.tasks` nor a call-time import. Each task id is chosen
+and stored on what it works on before sending, so a worker that picks it up at once finds it,
+and a worker can tell a message that is no longer current (the run was resumed since, under a
+new task) from the current one.
 """
 
 from __future__ import annotations
@@ -9,23 +12,38 @@ from __future__ import annotations
 import uuid
 
 from celery import current_app
-from django.db import transaction
+from django.db import models, transaction
 
 from models_core.models import TrainingRun
 
 TRAIN_TASK = "models_core.tasks.train_run"
+EVALUATE_TASK = "models_core.tasks.evaluate_run"
+# Training, evaluation and decoding go to the `gpu` queue (settings.CELERY_TASK_ROUTES).
 
 
-def run_enqueue(run: TrainingRun) -> None:
-    """Hand a queued `run` to a GPU worker once the surrounding transaction commits.
-
-    The task id is chosen and stored before sending, so the run names its task even when a
-    worker picks it up at once.
-    """
+def send_on_commit(
+    instance: models.Model, task: str, *, queue: str | None = None, store_id: bool = True
+) -> None:
+    """Send `task` with the pk of `instance` once the surrounding transaction commits; the
+    task id is stored in ``instance.task_id`` first unless `store_id` is False."""
+    model = type(instance)
+    pk = instance.pk
 
     def send() -> None:
         task_id = str(uuid.uuid4())
-        TrainingRun.objects.filter(pk=run.pk).update(task_id=task_id)
-        current_app.send_task(TRAIN_TASK, args=[run.pk], task_id=task_id)
+        if store_id:
+            model.objects.filter(pk=pk).update(task_id=task_id)
+        options = {"queue": queue} if queue else {}
+        current_app.send_task(task, args=[pk], task_id=task_id, **options)
 
     transaction.on_commit(send)
+
+
+def run_enqueue(run: TrainingRun) -> None:
+    """Hand a queued `run` to a GPU worker once the surrounding transaction commits."""
+    send_on_commit(run, TRAIN_TASK)
+
+
+def run_evaluation_enqueue(run: TrainingRun) -> None:
+    """Have a worker compute the test-set metrics of a run that has finished training."""
+    send_on_commit(run, EVALUATE_TASK, store_id=False)

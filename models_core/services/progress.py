@@ -19,8 +19,9 @@ PROGRESS_SAVE_INTERVAL_S = 2.0
 class RecordProgress(TrainCallback):
     """Stores a run's progress and curves as it trains; stops it when a cancel is requested.
 
-    Writes are batched: the step, a heartbeat and a handful of curve points every couple of
-    seconds, so a fast CPU run does not spend its time in the database.
+    Writes are batched: the step, a heartbeat, the speed (steps per second since this call
+    started, evaluations included) and a handful of curve points every couple of seconds, so a
+    fast CPU run does not spend its time in the database.
     """
 
     def __init__(self, run: TrainingRun, train_cfg: TrainConfig) -> None:
@@ -33,6 +34,13 @@ class RecordProgress(TrainCallback):
         self.last_record: dict[str, Any] | None = None
         self.pending: list[MetricPoint] = []
         self.last_save = 0.0
+        # Where this call started, for the speed: a resumed run starts past step 0.
+        self.start_step = 0
+        self.start_time = time.monotonic()
+
+    def on_start(self, step: int, total: int) -> None:
+        self.start_step = step
+        self.start_time = time.monotonic()
 
     def _point(self, record: dict[str, Any], split: str) -> MetricPoint:
         return MetricPoint(
@@ -52,8 +60,14 @@ class RecordProgress(TrainCallback):
         MetricPoint.objects.bulk_create(self.pending, ignore_conflicts=True)
         self.pending = []
         self.run.step = step
-        TrainingRun.objects.filter(pk=self.run.pk).update(step=step, heartbeat_at=timezone.now())
-        self.last_save = time.monotonic()
+        now = time.monotonic()
+        elapsed = now - self.start_time
+        done = step - self.start_step
+        speed = done / elapsed if elapsed > 0 and done > 0 else None
+        TrainingRun.objects.filter(pk=self.run.pk).update(
+            step=step, heartbeat_at=timezone.now(), steps_per_s=speed
+        )
+        self.last_save = now
         return TrainingRun.objects.filter(pk=self.run.pk, cancel_requested=True).exists()
 
     def on_step(self, record: dict[str, Any]) -> bool:

@@ -8,6 +8,7 @@ style); the numerical work is :mod:`models_core.nn`'s. Sending to a worker is
 from __future__ import annotations
 
 import datetime
+import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ import torch
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
-from models_core.models import Corpus, TrainingRun
+from models_core.models import Corpus, Experiment, TrainingRun
 from models_core.nn.config import DEFAULT_PRESET, RunConfig, preset
 from models_core.nn.corpus import load_encoded
 from models_core.nn.objectives import Objective, autogen, objective_preset
@@ -36,6 +37,10 @@ from models_core.services.errors import ServiceError
 from models_core.services.progress import RecordProgress
 
 RUN_NOT_TRAINABLE = "Run {pk} is {status}: only a queued run can be trained (resume it first)."
+NO_DEVICE = (
+    "Run {pk} asks for --device {device}, which {where} cannot use ({problem}); "
+    "train it on a GPU worker, or queue it with --device auto or cpu."
+)
 M_ONLY_FOR_AUTOGEN = "--m applies to the autogen model only (m=0 for vae and vae-anneal)."
 ANNEAL_ONLY_FOR_VAE_ANNEAL = (
     "--anneal applies to vae-anneal only (vae and autogen are trained without annealing)."
@@ -44,6 +49,8 @@ BATCH_TOO_LARGE = (
     "Batch size {batch} exceeds the {n} training sentences of corpus {name!r}; "
     "use --batch-size {n} or less."
 )
+
+logger = logging.getLogger(__name__)
 
 OBJECTIVES = tuple(TrainingRun.Objective.values)
 # A running run whose worker has not saved progress for this long is taken to be orphaned.
@@ -100,6 +107,7 @@ def run_create(
     objective: str,
     preset_name: str = DEFAULT_PRESET,
     submission: uuid.UUID | None = None,
+    experiment: Experiment | None = None,
     **options: Any,
 ) -> TrainingRun:
     """A queued run of the paper model `objective` on `corpus`, fully configured
@@ -107,6 +115,7 @@ def run_create(
     config = run_config(corpus=corpus, objective=objective, preset_name=preset_name, **options)
     return TrainingRun.objects.create(
         corpus=corpus,
+        experiment=experiment,
         objective=objective,
         m=config.objective.m,
         preset=preset_name,
@@ -209,12 +218,16 @@ def run_setup(run: TrainingRun) -> RunSetup:
     )
 
 
-def run_train(run: TrainingRun, *, callbacks: Iterable[TrainCallback] = ()) -> TrainResult:
+def run_train(
+    run: TrainingRun, *, callbacks: Iterable[TrainCallback] = (), worker: str = ""
+) -> TrainResult:
     """Train a queued `run` to its last step, resuming from its checkpoint if it has one.
 
     Only a queued run is claimed (atomically), so a cancelled run stays cancelled and two
     workers never train one run. The status follows: running → succeeded, cancelled (a cancel
-    request stops it after a checkpoint) or failed (the error is kept and re-raised).
+    request stops it after a checkpoint) or failed (the error is kept and re-raised). The
+    `worker` that claims it (a Celery node name; empty in-process) and the device it trains on
+    are recorded; a device this process cannot use fails the run at once, saying so.
     """
     claimed = TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.QUEUED).update(
         status=TrainingRun.Status.RUNNING,
@@ -222,15 +235,19 @@ def run_train(run: TrainingRun, *, callbacks: Iterable[TrainCallback] = ()) -> T
         heartbeat_at=timezone.now(),
         error="",
         cancel_requested=False,
+        worker=worker,
+        steps_per_s=None,
     )
     run.refresh_from_db()
     if not claimed:
         raise ServiceError(RUN_NOT_TRAINABLE.format(pk=run.pk, status=run.status))
     try:
         setup = run_setup(run)
-        device = resolve_device(setup.config.train.device)
+        device = _run_device(run, setup.config.train.device, worker)
         run.device = str(device)
         run.save(update_fields=["device"])
+        if checkpoint_path(run.directory).exists():
+            logger.info("run %s: resuming from its checkpoint (step %s)", run.pk, run.step)
         config = setup.config
         result = train(
             config.model,
@@ -260,6 +277,16 @@ def run_train(run: TrainingRun, *, callbacks: Iterable[TrainCallback] = ()) -> T
     return result
 
 
+def _run_device(run: TrainingRun, device: str, worker: str) -> torch.device:
+    try:
+        return device_check(device)
+    except ServiceError as exc:
+        where = f"worker {worker}" if worker else "this process"
+        raise ServiceError(
+            NO_DEVICE.format(pk=run.pk, device=device, where=where, problem=exc)
+        ) from None
+
+
 def run_requeue(run: TrainingRun) -> bool:
     """Put a failed or cancelled run back in the queue; False when it is neither (a second
     click, or a run that is already queued, running or done)."""
@@ -285,8 +312,9 @@ def run_reclaim_stale(run: TrainingRun) -> bool:
 
 
 def run_resume(run: TrainingRun) -> bool:
-    """Requeue a failed or cancelled run and send it to a worker; False if it was neither."""
-    if not run_requeue(run):
+    """Requeue a failed or cancelled run, or a running one whose worker went silent
+    (`run_reclaim_stale`), and send it to a worker; False if it was none of these."""
+    if not (run_requeue(run) or run_reclaim_stale(run)):
         return False
     run_enqueue(run)
     return True

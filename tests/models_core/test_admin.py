@@ -6,45 +6,18 @@ Personas: Alice is a researcher (superuser); Bob is a rater account (no staff ac
 import re
 import threading
 import uuid
-from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
 from django.db import connection, transaction
 from django.urls import reverse
 
-from models_core import selectors, services
+from models_core import services
 from models_core.models import MetricPoint, TrainingRun
 from models_core.nn.train import CURVE_NAME
-from models_core.services import enqueue, runs
+from models_core.services import runs
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def alice(client):
-    user = get_user_model().objects.create_superuser("alice", "alice@example.org", "pw")
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def corpus(small_book):
-    call_command("import_corpus", str(small_book), "--name", "buster", stdout=StringIO())
-    return selectors.corpus_get("buster")
-
-
-@pytest.fixture
-def sent(monkeypatch) -> list:
-    """Tasks sent to the broker, as (args, task_id), instead of sending them."""
-    sent: list = []
-    monkeypatch.setattr(
-        enqueue.current_app,
-        "send_task",
-        lambda name, args, task_id: sent.append((args, task_id)),
-    )
-    return sent
 
 
 def test_alice_queues_a_run_that_is_sent_to_a_worker_on_commit(

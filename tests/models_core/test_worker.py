@@ -1,4 +1,5 @@
-"""A run queued the way the admin queues it is trained by a real Celery worker process."""
+"""A run queued the way the admin queues it is trained, then evaluated, by a real Celery
+worker process."""
 
 import datetime
 import os
@@ -33,7 +34,10 @@ def test_a_queued_run_is_trained_by_a_real_worker(small_book, data_dir):
         deadline = time.monotonic() + TRAIN_TIMEOUT_S
         while time.monotonic() < deadline:
             run.refresh_from_db()
-            if not run.is_active:
+            # Then the worker evaluates it on the test split (a second task).
+            if not run.is_active and (
+                "evaluation" in run.final_metrics or run.status != "succeeded"
+            ):
                 break
             time.sleep(0.5)
         worker.terminate()
@@ -45,6 +49,8 @@ def test_a_queued_run_is_trained_by_a_real_worker(small_book, data_dir):
     assert MetricPoint.objects.filter(run=run, split="test", step=25).exists()
     assert (data_dir / "runs" / str(run.pk) / "last.pt").exists()
     assert "models_core.tasks.train_run" in log
+    assert run.final_metrics["evaluation"]["step"] == 25
+    assert "models_core.tasks.evaluate_run" in log
 
 
 @pytest.mark.django_db

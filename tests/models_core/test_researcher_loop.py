@@ -1,0 +1,80 @@
+"""The researcher's loop on real Celery worker processes (CI: Redis and PostgreSQL).
+
+Alice queues the paper's four models from the admin at the tiny preset; a worker trains them,
+evaluates each on the test split when it ends, and the comparison page shows their curves and
+the metrics that ``manage.py evaluate --json`` prints.
+"""
+
+import io
+import json
+import re
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+from PIL import Image
+
+from models_core import selectors
+from models_core.models import Experiment, MetricPoint, TrainingRun
+from tests.conftest import celery_worker
+from tests.models_core.worker_helpers import drain, wait_for, worker_env
+
+STEPS = 20
+TIMEOUT_S = 420
+
+
+def _evaluated(experiment: Experiment):
+    runs = selectors.experiment_runs(experiment)
+    done = [r for r in runs if "evaluation" in r.final_metrics or r.status == "failed"]
+    return runs if len(done) == 4 else None
+
+
+def _evaluate_json(run: TrainingRun) -> dict:
+    out = StringIO()
+    call_command("evaluate", str(run.pk), "--json", stdout=out)
+    return json.loads(out.getvalue())
+
+
+@pytest.mark.celery
+@pytest.mark.django_db(transaction=True)
+def test_the_four_models_queued_in_the_admin_train_on_a_worker_and_compare(alice, corpus, data_dir):
+    add = reverse("admin:models_core_experiment_add")
+    token = re.search(r'name="form_token" value="([0-9a-f-]{36})"', alice.get(add).content.decode())
+    with celery_worker(worker_env(data_dir)) as worker:
+        log = drain(worker)
+        response = alice.post(
+            add,
+            {"corpus": corpus.pk, "preset": "tiny", "steps": str(STEPS), "seed": "1",
+             "device": "auto", "form_token": token.group(1)},
+        )  # fmt: skip
+        assert response.status_code == 302, response.content.decode()[:2000]
+        experiment = Experiment.objects.get()
+        runs = wait_for(lambda: _evaluated(experiment), TIMEOUT_S, "four evaluations", worker)
+    failed = [(r.pk, r.error, r.final_metrics) for r in runs if r.status != "succeeded"]
+    assert not failed, (failed, "".join(log)[-3000:])
+    for run in runs:
+        assert run.step == STEPS and run.device and run.worker.startswith("test-")
+        assert run.steps_per_s and run.steps_per_s > 0
+        points = MetricPoint.objects.filter(run=run)
+        assert points.filter(split="train").count() >= 2
+        assert points.filter(split="test", step=STEPS).exists()
+
+    page = alice.get(
+        reverse("admin:models_core_trainingrun_compare") + f"?experiment={experiment.pk}"
+    ).content.decode()
+    for run in runs:
+        printed = _evaluate_json(run)  # what `evaluate --json` prints for the same run
+        for metric in selectors.COMPARISON_METRICS:
+            cell = re.search(rf'data-run="{run.pk}" data-metric="{metric.key}">([^<]*)<', page)
+            shown = float(cell.group(1))
+            assert abs(shown - printed[metric.key]) <= 10**-metric.digits, (run, metric, shown)
+
+    png = alice.get(
+        reverse("admin:models_core_trainingrun_compare_image", args=["png"])
+        + f"?experiment={experiment.pk}"
+    ).content
+    Image.open(io.BytesIO(png)).verify()
+    series = Image.open(io.BytesIO(png)).text["Description"].splitlines()
+    assert series == [f"{run.pk}: {run.label}" for run in runs]
+    assert len(series) == 4
