@@ -47,6 +47,15 @@ class Corpus(models.Model):
         return settings.DATA_DIR / "corpora" / self.name
 
 
+class JobStatus(models.TextChoices):
+    """Where a queued job (corpus import, decode job) stands."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
 class Experiment(models.Model):
     """The paper's four models (VAE, VAE (annealing), AutoGen m=1 and m=2) queued together on
     one corpus with one preset, step count and seed: what the comparison page compares."""
@@ -222,6 +231,14 @@ class Decoding(models.Model):
         help_text="The paper's display filter: 4–20 words, no <unk>."
     )
     settings = models.JSONField(default=dict, help_text="Beam, seed and strategy used.")
+    job = models.ForeignKey(
+        "DecodeJob",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="decodings",
+        help_text="The decode job that made it, when a worker did.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -230,3 +247,51 @@ class Decoding(models.Model):
 
     def __str__(self) -> str:
         return self.text
+
+
+class QueuedJob(models.Model):
+    """What every job handed to a worker records: status, progress, the task and the worker,
+    the error, and the form submission that queued it (a double-click queues one job)."""
+
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    progress = models.FloatField(default=0.0, help_text="Share done, 0–1.")
+    error = models.TextField(blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    submission = models.UUIDField(null=True, blank=True, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at"]
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+class DecodeJob(QueuedJob):
+    """Sentences to decode with a run's model on a GPU worker: its `Decoding` rows follow."""
+
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="decode_jobs")
+    mode = models.CharField(max_length=12, choices=Decoding.Mode.choices)
+    n = models.PositiveIntegerField(default=10, help_text="Sentences (not interpolate).")
+    beam = models.PositiveSmallIntegerField(help_text="Beam width (the paper: 15).")
+    strategy = models.CharField(max_length=10, default="beam")
+    steps = models.PositiveSmallIntegerField(help_text="Interpolation points.")
+    seed = models.IntegerField(default=0)
+    paper_filter = models.BooleanField(
+        default=False, help_text="The paper's display filter: 4–20 words, no <unk>."
+    )
+    sentences = models.JSONField(
+        default=list, blank=True, help_text="Given inputs (reconstruct, interpolate)."
+    )
+    batch = models.UUIDField(null=True, blank=True, help_text="The batch of its Decodings.")
+
+    class Meta(QueuedJob.Meta):
+        pass
+
+    def __str__(self) -> str:
+        return f"decode job {self.pk}: {self.mode} with run {self.run_id}"

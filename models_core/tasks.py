@@ -31,8 +31,15 @@ def evaluate_run(run_id: int) -> dict:
     return services.run_evaluate_finished(selectors.run_get(run_id))
 
 
+@shared_task(name="models_core.tasks.decode_job", bind=True)
+def decode_job(self, job_id: int) -> dict:
+    """Decode for job `job_id`; its sentences are stored as `Decoding` rows of its run."""
+    job = selectors.decode_job_get(job_id)
+    return services.decode_job_run(job, task_id=self.request.id, worker=self.request.hostname or "")
+
+
 @worker_ready.connect
 def reclaim_runs(sender, **kwargs) -> None:
-    """A worker that starts under the name of one that died takes its runs back."""
+    """A worker that starts under the name of one that died takes its runs and jobs back."""
     services.worker_reclaim(sender.hostname)
     connections.close_all()  # opened in the main process: forked pool processes open their own

@@ -21,7 +21,7 @@ from django.utils.html import format_html
 from django.views.decorators.cache import never_cache
 
 from models_core import selectors, services
-from models_core.admin import compare, display
+from models_core.admin import compare, decoding, display
 from models_core.models import TrainingRun
 from models_core.nn.config import DEFAULT_PRESET, PRESETS
 from models_core.nn.objectives import SCHEDULES
@@ -131,6 +131,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         "started_at",
         "finished_at",
         "curves",
+        "decodings",
     )
 
     def get_fields(self, request, obj=None):
@@ -184,6 +185,10 @@ class TrainingRunAdmin(admin.ModelAdmin):
             run.step,
             csv,
         )
+
+    @admin.display(description="decodings")
+    def decodings(self, run: TrainingRun):
+        return decoding.run_decodings(run)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         run = self.get_object(request, object_id)

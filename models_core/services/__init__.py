@@ -3,8 +3,9 @@
 One module per concern, their public names gathered here (``services.run_create``):
 :mod:`.corpora` (import a corpus), :mod:`.runs` (the run lifecycle), :mod:`.progress`
 (recording a training run), :mod:`.evaluation` (metrics and decoding), :mod:`.experiments`
-(the paper's four models together), :mod:`.enqueue` (sending to workers) and :mod:`.work`
-(what a worker does with a task). Reads live in :mod:`models_core.selectors`.
+(the paper's four models together), :mod:`.decoding_jobs` (decoding on workers),
+:mod:`.enqueue` (sending to workers) and :mod:`.work` (what a worker does with a task).
+Reads live in :mod:`models_core.selectors`.
 """
 
 from models_core.services.corpora import (
@@ -13,7 +14,14 @@ from models_core.services.corpora import (
     CORPUS_FOLDER_EXISTS,
     corpus_import,
 )
-from models_core.services.enqueue import run_enqueue, run_evaluation_enqueue
+from models_core.services.decoding_jobs import (
+    INTERPOLATE_TWO,
+    decode_job_check,
+    decode_job_create,
+    decode_job_run,
+    decode_job_submit,
+)
+from models_core.services.enqueue import decode_job_enqueue, run_enqueue, run_evaluation_enqueue
 from models_core.services.errors import ServiceError
 from models_core.services.evaluation import (
     DECODE_MODES,
@@ -75,6 +83,7 @@ __all__ = [
     "EVALUATION_ERROR",
     "FILTER_MAX_TRIES",
     "FILTER_REFUSED",
+    "INTERPOLATE_TWO",
     "M_ONLY_FOR_AUTOGEN",
     "NO_DEVICE",
     "OBJECTIVES",
@@ -86,6 +95,11 @@ __all__ = [
     "RunSetup",
     "ServiceError",
     "corpus_import",
+    "decode_job_check",
+    "decode_job_create",
+    "decode_job_enqueue",
+    "decode_job_run",
+    "decode_job_submit",
     "device_check",
     "experiment_configs",
     "experiment_create",

@@ -14,10 +14,11 @@ import uuid
 from celery import current_app
 from django.db import models, transaction
 
-from models_core.models import TrainingRun
+from models_core.models import DecodeJob, TrainingRun
 
 TRAIN_TASK = "models_core.tasks.train_run"
 EVALUATE_TASK = "models_core.tasks.evaluate_run"
+DECODE_TASK = "models_core.tasks.decode_job"
 # Training, evaluation and decoding go to the `gpu` queue (settings.CELERY_TASK_ROUTES).
 
 
@@ -47,3 +48,8 @@ def run_enqueue(run: TrainingRun) -> None:
 def run_evaluation_enqueue(run: TrainingRun) -> None:
     """Have a worker compute the test-set metrics of a run that has finished training."""
     send_on_commit(run, EVALUATE_TASK, store_id=False)
+
+
+def decode_job_enqueue(job: DecodeJob) -> None:
+    """Hand a queued decode job to a GPU worker once the surrounding transaction commits."""
+    send_on_commit(job, DECODE_TASK)

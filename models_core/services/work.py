@@ -12,6 +12,7 @@ from typing import Any
 
 from models_core.models import TrainingRun
 from models_core.nn.textfiles import CorpusError
+from models_core.services.decoding_jobs import decode_jobs_reclaim
 from models_core.services.enqueue import run_enqueue, run_evaluation_enqueue
 from models_core.services.errors import ServiceError
 from models_core.services.evaluation import run_evaluate
@@ -67,17 +68,18 @@ def run_evaluate_finished(run: TrainingRun) -> dict[str, Any]:
     return result
 
 
-def worker_reclaim(worker: str) -> list[int]:
-    """Requeue and send again the runs marked as trained by `worker` (a Celery node name)
-    when a worker of that name starts: it trains nothing yet, so they lost their worker.
-    Node names must be unique (Celery warns of duplicates); one worker per GPU has one."""
-    reclaimed = []
+def worker_reclaim(worker: str) -> dict[str, list[int]]:
+    """Requeue and send again the runs and decode jobs marked as taken by `worker` (a Celery
+    node name) when a worker of that name starts: it works on nothing yet, so they lost their
+    worker. Node names must be unique (Celery warns of duplicates); one worker per GPU has one.
+    """
+    runs = []
     for run in TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING, worker=worker):
         moved = TrainingRun.objects.filter(
             pk=run.pk, status=TrainingRun.Status.RUNNING, worker=worker
         ).update(status=TrainingRun.Status.QUEUED)
         if moved:
             run_enqueue(run)
-            reclaimed.append(run.pk)
+            runs.append(run.pk)
             logger.warning("run %s: its worker %s restarted; queued again", run.pk, worker)
-    return reclaimed
+    return {"runs": runs, "decode_jobs": decode_jobs_reclaim(worker)}

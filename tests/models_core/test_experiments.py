@@ -238,7 +238,7 @@ def test_a_stale_message_is_skipped_and_a_restarted_worker_takes_its_runs_back(c
     )
     other = services.run_create(corpus=corpus, objective="vae", preset_name="tiny", steps=5)
     TrainingRun.objects.filter(pk=other.pk).update(status="running", worker="gpu1@lab")
-    assert services.worker_reclaim("gpu0@lab") == [run.pk]
+    assert services.worker_reclaim("gpu0@lab") == {"runs": [run.pk], "decode_jobs": []}
     run.refresh_from_db()
     assert run.status == "queued"
     assert TrainingRun.objects.get(pk=other.pk).status == "running"

@@ -2,7 +2,8 @@
 
 Alice queues the paper's four models from the admin at the tiny preset; a worker trains them,
 evaluates each on the test split when it ends, and the comparison page shows their curves and
-the metrics that ``manage.py evaluate --json`` prints.
+the metrics that ``manage.py evaluate --json`` prints. A decode job queued in the admin comes
+back as sentences on the run's page.
 """
 
 import io
@@ -13,10 +14,11 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils.html import escape
 from PIL import Image
 
 from models_core import selectors
-from models_core.models import Experiment, MetricPoint, TrainingRun
+from models_core.models import DecodeJob, Experiment, MetricPoint, TrainingRun
 from tests.conftest import celery_worker
 from tests.models_core.worker_helpers import drain, wait_for, worker_env
 
@@ -36,9 +38,27 @@ def _evaluate_json(run: TrainingRun) -> dict:
     return json.loads(out.getvalue())
 
 
+def _decode_in_the_admin(alice, run: TrainingRun, worker) -> DecodeJob:
+    add = reverse("admin:models_core_decodejob_add")
+    response = alice.post(
+        add,
+        {"run": run.pk, "mode": "reconstruct", "n": "3", "beam": "3", "strategy": "beam",
+         "steps": "10", "seed": "0"},
+    )  # fmt: skip
+    assert response.status_code == 302, response.content.decode()[:2000]
+    job = DecodeJob.objects.get(run=run)
+    wait_for(
+        lambda: not DecodeJob.objects.get(pk=job.pk).is_active, TIMEOUT_S, "a decode job", worker
+    )
+    job.refresh_from_db()
+    return job
+
+
 @pytest.mark.celery
 @pytest.mark.django_db(transaction=True)
-def test_the_four_models_queued_in_the_admin_train_on_a_worker_and_compare(alice, corpus, data_dir):
+def test_the_four_models_queued_in_the_admin_train_decode_and_compare_on_a_worker(
+    alice, corpus, data_dir
+):
     add = reverse("admin:models_core_experiment_add")
     token = re.search(r'name="form_token" value="([0-9a-f-]{36})"', alice.get(add).content.decode())
     with celery_worker(worker_env(data_dir)) as worker:
@@ -51,6 +71,11 @@ def test_the_four_models_queued_in_the_admin_train_on_a_worker_and_compare(alice
         assert response.status_code == 302, response.content.decode()[:2000]
         experiment = Experiment.objects.get()
         runs = wait_for(lambda: _evaluated(experiment), TIMEOUT_S, "four evaluations", worker)
+        job = _decode_in_the_admin(alice, runs[-1], worker)
+    assert job.status == "succeeded", (job.error, "".join(log)[-3000:])
+    assert job.decodings.count() == 3 and job.worker.startswith("test-")
+    run_page = alice.get(reverse("admin:models_core_trainingrun_change", args=[runs[-1].pk]))
+    assert escape(job.decodings.first().text) in run_page.content.decode()
     failed = [(r.pk, r.error, r.final_metrics) for r in runs if r.status != "succeeded"]
     assert not failed, (failed, "".join(log)[-3000:])
     for run in runs:
