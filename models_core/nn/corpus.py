@@ -32,7 +32,7 @@ import json
 import os
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Self
 
@@ -174,6 +174,118 @@ def _check_options(min_len: int, max_len: int, vocab_size: int, test_fraction: f
         raise ValueError(f"test_fraction must be between 0 and 1 (exclusive); got {test_fraction}")
 
 
+@dataclass
+class _Tally:
+    """What one pass of `prepare_corpus` counted: sentences, and tokens per split."""
+
+    counts: dict[str, Counter[str]] = field(
+        default_factory=lambda: {split: Counter() for split in SPLITS}
+    )
+    sentences: dict[str, int] = field(default_factory=lambda: {split: 0 for split in SPLITS})
+    n_read: int = 0
+    n_too_short: int = 0
+    n_too_long: int = 0
+    n_kept: int = 0
+    kept_tokens: int = 0
+
+
+def _write_splits(
+    files: list[Path],
+    formats: tuple[str, ...],
+    temps: dict[str, Path],
+    *,
+    min_len: int,
+    max_len: int,
+    seed: int,
+    test_fraction: float,
+) -> _Tally:
+    """Write every kept sentence of `files` to its split's file in `temps` as it is read, and
+    count what was read, dropped and kept."""
+    tally = _Tally()
+    with (
+        temps["train"].open("w", encoding="utf-8", newline="\n") as train_out,
+        temps["test"].open("w", encoding="utf-8", newline="\n") as test_out,
+    ):
+        outputs = {"train": train_out, "test": test_out}
+        for path, file_fmt in zip(files, formats, strict=True):
+            for tokens in _file_sentences(path, file_fmt):
+                tally.n_read += 1
+                if len(tokens) < min_len:
+                    tally.n_too_short += 1
+                    continue
+                if len(tokens) > max_len:
+                    tally.n_too_long += 1
+                    continue
+                split = "test" if _is_test(seed, tally.n_kept, test_fraction) else "train"
+                tally.n_kept += 1
+                tally.kept_tokens += len(tokens)
+                tally.sentences[split] += 1
+                tally.counts[split].update(tokens)
+                outputs[split].write(" ".join(tokens) + "\n")
+    return tally
+
+
+def _check_kept(tally: _Tally, files: list[Path], min_len: int, max_len: int) -> None:
+    """A corpus needs kept sentences, and some of them in the training split."""
+    if tally.n_kept == 0:
+        names = ", ".join(str(p) for p in files)
+        raise CorpusError(
+            names, f"no sentence of {min_len}-{max_len} tokens (read {tally.n_read} sentences)"
+        )
+    if tally.sentences["train"] == 0:
+        names = ", ".join(str(p) for p in files)
+        raise CorpusError(
+            names,
+            f"all {tally.n_kept} kept sentences fell in the test split; give more text "
+            "or a smaller test_fraction",
+        )
+
+
+def _unk_rate(counter: Counter[str], vocab: Vocab) -> tuple[int, float]:
+    """Tokens counted in `counter`, and the share of them outside `vocab`."""
+    total = sum(counter.values())
+    unknown = sum(n for word, n in counter.items() if word not in vocab.stoi)
+    return total, (unknown / total if total else 0.0)
+
+
+def _corpus_info(
+    tally: _Tally,
+    vocab: Vocab,
+    files: list[Path],
+    formats: tuple[str, ...],
+    *,
+    min_len: int,
+    max_len: int,
+    vocab_size: int,
+    seed: int,
+    test_fraction: float,
+) -> CorpusInfo:
+    train_tokens, train_unk = _unk_rate(tally.counts["train"], vocab)
+    test_tokens, test_unk = _unk_rate(tally.counts["test"], vocab)
+    return CorpusInfo(
+        n_read=tally.n_read,
+        n_kept=tally.n_kept,
+        n_train=tally.sentences["train"],
+        n_test=tally.sentences["test"],
+        vocab_size=len(vocab),
+        unk_rate=train_unk,
+        mean_length=tally.kept_tokens / tally.n_kept,
+        fmt=formats[0] if len(set(formats)) == 1 else "mixed",
+        n_too_short=tally.n_too_short,
+        n_too_long=tally.n_too_long,
+        train_tokens=train_tokens,
+        test_tokens=test_tokens,
+        test_unk_rate=test_unk,
+        min_len=min_len,
+        max_len=max_len,
+        max_vocab=vocab_size,
+        seed=seed,
+        test_fraction=test_fraction,
+        files=tuple(str(p) for p in files),
+        formats=formats,
+    )
+
+
 def prepare_corpus(
     paths: PathArg | Iterable[PathArg],
     out_dir: PathArg,
@@ -218,79 +330,35 @@ def prepare_corpus(
     out.mkdir(parents=True, exist_ok=True)
     targets = {split: out / f"{split}.txt" for split in SPLITS}
     temps = {split: target.with_name(target.name + ".tmp") for split, target in targets.items()}
-    counts: dict[str, Counter[str]] = {split: Counter() for split in SPLITS}
-    n_read = n_too_short = n_too_long = n_kept = kept_tokens = 0
-    sentences = {split: 0 for split in SPLITS}
     try:
-        with (
-            temps["train"].open("w", encoding="utf-8", newline="\n") as train_out,
-            temps["test"].open("w", encoding="utf-8", newline="\n") as test_out,
-        ):
-            outputs = {"train": train_out, "test": test_out}
-            for path, file_fmt in zip(files, formats, strict=True):
-                for tokens in _file_sentences(path, file_fmt):
-                    n_read += 1
-                    if len(tokens) < min_len:
-                        n_too_short += 1
-                        continue
-                    if len(tokens) > max_len:
-                        n_too_long += 1
-                        continue
-                    split = "test" if _is_test(seed, n_kept, test_fraction) else "train"
-                    n_kept += 1
-                    kept_tokens += len(tokens)
-                    sentences[split] += 1
-                    counts[split].update(tokens)
-                    outputs[split].write(" ".join(tokens) + "\n")
-        if n_kept == 0:
-            names = ", ".join(str(p) for p in files)
-            raise CorpusError(
-                names, f"no sentence of {min_len}-{max_len} tokens (read {n_read} sentences)"
-            )
-        if sentences["train"] == 0:
-            names = ", ".join(str(p) for p in files)
-            raise CorpusError(
-                names,
-                f"all {n_kept} kept sentences fell in the test split; give more text "
-                "or a smaller test_fraction",
-            )
+        tally = _write_splits(
+            files,
+            formats,
+            temps,
+            min_len=min_len,
+            max_len=max_len,
+            seed=seed,
+            test_fraction=test_fraction,
+        )
+        _check_kept(tally, files, min_len, max_len)
         for split in SPLITS:
             os.replace(temps[split], targets[split])
     finally:
         for temp in temps.values():
             temp.unlink(missing_ok=True)
 
-    vocab = Vocab.build(counts["train"], vocab_size)
+    vocab = Vocab.build(tally.counts["train"], vocab_size)
     vocab.save(out / "vocab.txt")
-
-    def unk_rate(counter: Counter[str]) -> tuple[int, float]:
-        total = sum(counter.values())
-        unknown = sum(n for word, n in counter.items() if word not in vocab.stoi)
-        return total, (unknown / total if total else 0.0)
-
-    train_tokens, train_unk = unk_rate(counts["train"])
-    test_tokens, test_unk = unk_rate(counts["test"])
-    info = CorpusInfo(
-        n_read=n_read,
-        n_kept=n_kept,
-        n_train=sentences["train"],
-        n_test=sentences["test"],
-        vocab_size=len(vocab),
-        unk_rate=train_unk,
-        mean_length=kept_tokens / n_kept,
-        fmt=formats[0] if len(set(formats)) == 1 else "mixed",
-        n_too_short=n_too_short,
-        n_too_long=n_too_long,
-        train_tokens=train_tokens,
-        test_tokens=test_tokens,
-        test_unk_rate=test_unk,
+    info = _corpus_info(
+        tally,
+        vocab,
+        files,
+        formats,
         min_len=min_len,
         max_len=max_len,
-        max_vocab=vocab_size,
+        vocab_size=vocab_size,
         seed=seed,
         test_fraction=test_fraction,
-        files=tuple(str(p) for p in files),
-        formats=formats,
     )
     _atomic_write_lines(out / "info.json", [json.dumps(info.to_dict(), indent=2, sort_keys=True)])
     return info

@@ -52,9 +52,10 @@ from sacrebleu.metrics import BLEU
 from torch import Tensor, nn
 
 from models_core.nn.data import BucketBatcher, collate
-from models_core.nn.decode import Strategy, _device, _inference, decode, generate
+from models_core.nn.decode import Strategy, decode, generate
 from models_core.nn.model import gaussian_kl
 from models_core.nn.objectives import kl_share
+from models_core.nn.search import _device, _inference
 
 __all__ = [
     "ACTIVE_UNIT_THRESHOLD",
@@ -280,6 +281,144 @@ def _mi_groups(n: int, size: int, seed: int) -> list[Tensor]:
     return list(perm.split(size))
 
 
+def _check_evaluate_options(n: int, batch_size: int, iw_samples: int, prior_samples: int) -> None:
+    if n == 0:
+        raise ValueError("evaluate needs at least one sentence")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if iw_samples < 1 or prior_samples < 0:
+        raise ValueError(
+            f"need iw_samples >= 1 and prior_samples >= 0, got {iw_samples} and {prior_samples}"
+        )
+
+
+class _PerSentence(NamedTuple):
+    """What `_score_sentences` finds for each sentence, indexed by its position in `data`."""
+
+    recon: np.ndarray  # [N] k-sample estimate of E_q[log p(x|z)]
+    kl: np.ndarray  # [N] KL(q(z|x) || p(z))
+    log_px: np.ndarray  # [N] importance-weighted log p(x)
+    hyps: list[list[int]]  # [N] reconstructions (word ids)
+    mus: Tensor  # [N, Z] posterior means
+    logvars: Tensor  # [N, Z] posterior log-variances
+
+
+def _score_sentences(
+    model: nn.Module,
+    refs: list[list[int]],
+    generator: torch.Generator,
+    *,
+    iw_samples: int,
+    seed: int,
+    batch_size: int,
+    recon_strategy: Strategy,
+    recon_use_mean: bool,
+    recon_options: dict[str, Any] | None,
+    max_logits: int,
+) -> _PerSentence:
+    """Likelihood, KL, posterior and reconstruction of every sentence, in length-sorted
+    batches; per batch, `generator` draws the importance samples, then the z to reconstruct
+    from, then whatever the decoding strategy draws. Call under `_inference`."""
+    n = len(refs)
+    device = _device(model)
+    recon_s, kl_s, log_px_s = np.zeros(n), np.zeros(n), np.zeros(n)
+    hyps: list[list[int]] = [[] for _ in range(n)]
+    mus: Tensor | None = None
+    logvars: Tensor | None = None
+    for idx in BucketBatcher(refs, batch_size, seed, shuffle=False).epoch_indices(0):
+        tokens, lengths = collate([refs[i] for i in idx])
+        tokens = tokens.to(device)
+        mu, logvar = model.encode(tokens, lengths)
+        iw = importance_weighted(
+            model,
+            tokens,
+            lengths,
+            iw_samples,
+            mu=mu,
+            logvar=logvar,
+            generator=generator,
+            max_logits=max_logits,
+        )
+        recon_s[idx] = iw.recon.double().cpu().numpy()
+        kl_s[idx] = gaussian_kl(mu, logvar).sum(-1).double().cpu().numpy()
+        log_px_s[idx] = iw.log_px.double().cpu().numpy()
+        if mus is None or logvars is None:
+            mus = mu.new_empty((n, mu.shape[1]))
+            logvars = mu.new_empty((n, mu.shape[1]))
+        rows = torch.from_numpy(idx).to(device)
+        mus[rows], logvars[rows] = mu, logvar
+        z = (
+            mu
+            if recon_use_mean
+            else model.reparameterize(mu, logvar, generator=generator).squeeze(1)
+        )
+        decoded = decode(model, z, recon_strategy, generator=generator, **(recon_options or {}))
+        for i, hyp in zip(idx.tolist(), decoded.sequences, strict=True):
+            hyps[i] = hyp
+    assert mus is not None and logvars is not None
+    return _PerSentence(recon_s, kl_s, log_px_s, hyps, mus, logvars)
+
+
+def _grouped_mutual_information(
+    mus: Tensor, logvars: Tensor, batch_size: int, seed: int, generator: torch.Generator
+) -> float:
+    """`mutual_information` over the seeded random groups of `_mi_groups`, weighted by size.
+
+    Random groups of the whole test set: the aggregated posterior q(z) is a mixture over the
+    group, so length-sorted groups would change what it measures.
+    """
+    n, device = mus.shape[0], mus.device
+    mi = sum(
+        mutual_information(mus[g.to(device)], logvars[g.to(device)], generator=generator) * len(g)
+        for g in _mi_groups(n, batch_size, seed)
+    )
+    return mi / n
+
+
+def _summary(scores: _PerSentence, refs: list[list[int]], mi: float) -> dict[str, Any]:
+    """The metrics of `evaluate` (all but the prior samples') from the per-sentence scores."""
+    n = len(refs)
+    tokens_total = sum(len(s) + 1 for s in refs)  # words + one <eos> each
+    recon, kl = float(scores.recon.sum()) / n, float(scores.kl.sum()) / n
+    elbo = recon - kl
+    iw_nll_total = -float(scores.log_px.sum())
+    return {
+        "elbo": elbo,
+        "recon": recon,
+        "kl": kl,
+        "kl_share": kl_share(kl, elbo),  # the plain ELBO's: kl_term = KL, J = ELBO
+        "iw_nll": iw_nll_total / n,
+        "ppl": perplexity(iw_nll_total, tokens_total),
+        "elbo_ppl": perplexity(-elbo * n, tokens_total),
+        "mi": mi,
+        "active_units": active_units(scores.mus)[0],
+        "recon_bleu": reconstruction_bleu(scores.hyps, refs),
+        "exact_match": exact_match(scores.hyps, refs),
+        "sentences": n,
+        "tokens": tokens_total,
+    }
+
+
+def _prior_statistics(
+    model: nn.Module,
+    prior_samples: int,
+    strategy: Strategy,
+    options: dict[str, Any] | None,
+    generator: torch.Generator,
+) -> dict[str, Any]:
+    """Length and distinct-n statistics of `prior_samples` decoded draws z ~ N(0, I)."""
+    prior = generate(
+        model, prior_samples, strategy=strategy, generator=generator, **(options or {})
+    ).sequences
+    stats = length_stats(prior)
+    return {
+        "prior_len_mean": stats["len_mean"],
+        "prior_len_hist": stats["len_hist"],
+        "distinct_1": distinct_n(prior, 1),
+        "distinct_2": distinct_n(prior, 2),
+    }
+
+
 def evaluate(
     model: nn.Module,
     data: Any,
@@ -321,93 +460,27 @@ def evaluate(
         `objectives.kl_share`)
     """
     refs = _as_sentences(data)
-    n = len(refs)
-    if n == 0:
-        raise ValueError("evaluate needs at least one sentence")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if iw_samples < 1 or prior_samples < 0:
-        raise ValueError(
-            f"need iw_samples >= 1 and prior_samples >= 0, got {iw_samples} and {prior_samples}"
-        )
-    device = _device(model)
-    generator = torch.Generator(device).manual_seed(seed)
-    # Per-sentence results, indexed by the sentence's position in `data`.
-    recon_s = np.zeros(n)
-    kl_s = np.zeros(n)
-    log_px_s = np.zeros(n)
-    hyps: list[list[int]] = [[] for _ in range(n)]
-    mus: Tensor | None = None
-    logvars: Tensor | None = None
+    _check_evaluate_options(len(refs), batch_size, iw_samples, prior_samples)
+    # The draws come in this order: per batch, the scores' and reconstructions'; then MI's;
+    # then the prior samples'.
+    generator = torch.Generator(_device(model)).manual_seed(seed)
     with _inference(model):
-        for idx in BucketBatcher(refs, batch_size, seed, shuffle=False).epoch_indices(0):
-            tokens, lengths = collate([refs[i] for i in idx])
-            tokens = tokens.to(device)
-            mu, logvar = model.encode(tokens, lengths)
-            iw = importance_weighted(
-                model,
-                tokens,
-                lengths,
-                iw_samples,
-                mu=mu,
-                logvar=logvar,
-                generator=generator,
-                max_logits=max_logits,
-            )
-            recon_s[idx] = iw.recon.double().cpu().numpy()
-            kl_s[idx] = gaussian_kl(mu, logvar).sum(-1).double().cpu().numpy()
-            log_px_s[idx] = iw.log_px.double().cpu().numpy()
-            if mus is None or logvars is None:
-                mus = mu.new_empty((n, mu.shape[1]))
-                logvars = mu.new_empty((n, mu.shape[1]))
-            rows = torch.from_numpy(idx).to(device)
-            mus[rows], logvars[rows] = mu, logvar
-            z = (
-                mu
-                if recon_use_mean
-                else model.reparameterize(mu, logvar, generator=generator).squeeze(1)
-            )
-            decoded = decode(model, z, recon_strategy, generator=generator, **(recon_options or {}))
-            for i, hyp in zip(idx.tolist(), decoded.sequences, strict=True):
-                hyps[i] = hyp
-        assert mus is not None and logvars is not None
-        # MI on random groups of the whole test set: its aggregated posterior q(z) is a
-        # mixture over the group, so length-sorted groups would change what it measures.
-        mi = sum(
-            mutual_information(mus[g.to(device)], logvars[g.to(device)], generator=generator)
-            * len(g)
-            for g in _mi_groups(n, batch_size, seed)
+        scores = _score_sentences(
+            model,
+            refs,
+            generator,
+            iw_samples=iw_samples,
+            seed=seed,
+            batch_size=batch_size,
+            recon_strategy=recon_strategy,
+            recon_use_mean=recon_use_mean,
+            recon_options=recon_options,
+            max_logits=max_logits,
         )
-        tokens_total = sum(len(s) + 1 for s in refs)  # words + one <eos> each
-        recon, kl = float(recon_s.sum()) / n, float(kl_s.sum()) / n
-        elbo = recon - kl
-        iw_nll_total = -float(log_px_s.sum())
-        result: dict[str, Any] = {
-            "elbo": elbo,
-            "recon": recon,
-            "kl": kl,
-            "kl_share": kl_share(kl, elbo),  # the plain ELBO's: kl_term = KL, J = ELBO
-            "iw_nll": iw_nll_total / n,
-            "ppl": perplexity(iw_nll_total, tokens_total),
-            "elbo_ppl": perplexity(-elbo * n, tokens_total),
-            "mi": mi / n,
-            "active_units": active_units(mus)[0],
-            "recon_bleu": reconstruction_bleu(hyps, refs),
-            "exact_match": exact_match(hyps, refs),
-            "sentences": n,
-            "tokens": tokens_total,
-        }
+        mi = _grouped_mutual_information(scores.mus, scores.logvars, batch_size, seed, generator)
+        result = _summary(scores, refs, mi)
         if prior_samples > 0:
-            prior = generate(
-                model,
-                prior_samples,
-                strategy=prior_strategy,
-                generator=generator,
-                **(prior_options or {}),
-            ).sequences
-            stats = length_stats(prior)
-            result["prior_len_mean"] = stats["len_mean"]
-            result["prior_len_hist"] = stats["len_hist"]
-            result["distinct_1"] = distinct_n(prior, 1)
-            result["distinct_2"] = distinct_n(prior, 2)
+            result |= _prior_statistics(
+                model, prior_samples, prior_strategy, prior_options, generator
+            )
     return result

@@ -10,10 +10,8 @@ gives the same curve bit for bit, and a run killed at any point and resumed from
 checkpoint ends on exactly the metrics of an uninterrupted run. (CUDA LSTM kernels are not
 bitwise deterministic, so there the curves agree only statistically.)
 
-Checkpoint (``<checkpoint_dir>/last.pt``, written atomically; `Checkpoint` lists the keys): model
-and optimiser state dicts, the step, the RNG states, the three configs as dicts and the
-vocabulary, so ``load_trained(path)`` rebuilds the model and its vocabulary with nothing else at
-hand (``checkpoint_path(directory)`` is where it is).
+Checkpoint (``<checkpoint_dir>/last.pt``, written atomically): see `models_core.nn.checkpoint`,
+whose names (`checkpoint_path`, `load_trained`, …) this module also exports.
 
 Per-step curve (``<checkpoint_dir>/curve.csv``, `CURVE_COLUMNS`): every optimiser step's
 objective terms, the VAE ELBO (Eq. 1) and the KL share of the objective (Fig. 2), whatever
@@ -32,30 +30,66 @@ from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from models_core.nn.config import ModelConfig, RunConfig, TrainConfig
+from models_core.nn.checkpoint import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_NAME,
+    CHECKPOINT_VERSION,
+    Checkpoint,
+    Trained,
+    check_resumable,
+    checkpoint_path,
+    load_checkpoint,
+    load_trained,
+    make_checkpoint,
+    model_from_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from models_core.nn.config import ModelConfig, TrainConfig
 from models_core.nn.data import Batch, BucketBatcher
 from models_core.nn.model import SentenceVAE
 from models_core.nn.objectives import Objective, ObjectiveTerms, kl_share
-from models_core.nn.vocab import Vocab
 
-CHECKPOINT_FORMAT = "autogen-lab/sentence-vae"
-CHECKPOINT_VERSION = 1
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CHECKPOINT_NAME",
+    "CHECKPOINT_VERSION",
+    "CURVE_COLUMNS",
+    "CURVE_NAME",
+    "Checkpoint",
+    "StopTraining",
+    "TqdmProgress",
+    "TrainCallback",
+    "TrainResult",
+    "Trained",
+    "autocast",
+    "checkpoint_path",
+    "evaluate",
+    "load_checkpoint",
+    "load_trained",
+    "model_from_checkpoint",
+    "read_curve",
+    "resolve_device",
+    "rng_state",
+    "save_checkpoint",
+    "seed_everything",
+    "set_rng_state",
+    "train",
+]
+
 CURVE_NAME = "curve.csv"
 # Natural log, per sentence, means over the step's batch; kl_share in % (Fig. 2 left).
 CURVE_COLUMNS = (
     "step", "loss", "objective", "recon", "kl", "kl_term", "elbo", "kl_share", "kl_weight",
     "sentences", "tokens",
 )  # fmt: skip
-CHECKPOINT_NAME = "last.pt"
-
-# Settings that change the curve: a resumed run must keep them, or it is a different run.
-_CURVE_SETTINGS = ("batch_size", "lr", "grad_clip", "seed", "bf16")
 
 
 class StopTraining(Exception):
@@ -120,24 +154,6 @@ class TqdmProgress(TrainCallback):
         self.bar.close()
 
 
-class Checkpoint(TypedDict):
-    """What `last.pt` holds (loadable with ``torch.load(..., weights_only=True)``)."""
-
-    format: str  # CHECKPOINT_FORMAT
-    version: int  # CHECKPOINT_VERSION
-    step: int  # optimiser updates done
-    model_config: dict[str, Any]  # ModelConfig.to_dict()
-    train_config: dict[str, Any]  # TrainConfig.to_dict()
-    objective: dict[str, Any]  # Objective.to_dict()
-    model: dict[str, Tensor]  # SentenceVAE.state_dict()
-    optimizer: dict[str, Any]  # torch.optim.Adam.state_dict()
-    rng: dict[str, Any]  # python, numpy, torch, cuda generator states
-    itos: list[str] | None  # vocabulary, id order (vocab.Vocab.itos)
-    evals: list[dict[str, Any]]  # every evaluation record so far
-    last_record: dict[str, Any] | None  # the last on_step record
-    torch_version: str
-
-
 @dataclass
 class TrainResult:
     step: int  # optimiser updates done in total (including before a resume)
@@ -173,104 +189,10 @@ def autocast(device: torch.device, enabled: bool) -> Any:
 
 # ---------------------------------------------------------------------------------- RNG state
 def seed_everything(seed: int) -> None:
+    """Seed the global Python, numpy and torch RNGs (whose states checkpoints carry)."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)  # also seeds every CUDA device
-
-
-def rng_state() -> dict[str, Any]:
-    """Generator states as tensors and plain values, so `weights_only` loading accepts them."""
-    kind, key, pos, has_gauss, gauss = np.random.get_state()
-    return {
-        "python": random.getstate(),
-        "numpy": (kind, torch.from_numpy(key.astype(np.int64)), pos, has_gauss, gauss),
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-    }
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    kind, key, pos, has_gauss, gauss = state["numpy"]
-    np.random.set_state((kind, key.numpy().astype(np.uint32), pos, has_gauss, gauss))
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-# -------------------------------------------------------------------------------- checkpoints
-def save_checkpoint(ckpt: Checkpoint, path: Path) -> None:
-    """Write to a temporary file beside `path`, fsync, then rename over it: a kill at any
-    moment leaves either the previous checkpoint or the new one, never a torn file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("wb") as f:
-            torch.save(ckpt, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # make the rename itself durable
-    finally:
-        os.close(dir_fd)
-
-
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
-    """Read and check a checkpoint written by `train` (tensors only: no code is unpickled)."""
-    ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint")
-    if ckpt["version"] != CHECKPOINT_VERSION:
-        raise ValueError(f"{path}: checkpoint version {ckpt['version']}, expected 1")
-    return ckpt  # type: ignore[return-value]
-
-
-def checkpoint_path(directory: str | Path) -> Path:
-    """Where `train` keeps the last checkpoint of a run given ``checkpoint_dir=directory``."""
-    return Path(directory) / CHECKPOINT_NAME
-
-
-@dataclass(frozen=True)
-class Trained:
-    """A trained model rebuilt from its checkpoint alone: weights, vocabulary and configs."""
-
-    model: SentenceVAE  # eval mode
-    vocab: Vocab
-    config: RunConfig
-    step: int
-
-
-def load_trained(path: str | Path, device: str | torch.device = "cpu") -> Trained:
-    """The model, vocabulary and configuration a checkpoint describes (nanoGPT style: nothing
-    but the file is read). A checkpoint trained without ``itos`` cannot decode words."""
-    ckpt = load_checkpoint(path, map_location=device)
-    if ckpt["itos"] is None:
-        raise ValueError(f"{path} holds no vocabulary: it was trained without itos=")
-    config = RunConfig(
-        model=ModelConfig.from_dict(ckpt["model_config"]),
-        train=TrainConfig.from_dict(ckpt["train_config"]),
-        objective=Objective.from_dict(ckpt["objective"]),
-    )
-    return Trained(
-        model=model_from_checkpoint(ckpt, device=device),
-        vocab=Vocab(ckpt["itos"]),
-        config=config,
-        step=ckpt["step"],
-    )
-
-
-def model_from_checkpoint(
-    ckpt: Checkpoint | str | Path, device: str | torch.device = "cpu"
-) -> SentenceVAE:
-    """The trained `SentenceVAE`, in eval mode, on `device`."""
-    if not isinstance(ckpt, dict):
-        ckpt = load_checkpoint(ckpt, map_location=device)
-    model = SentenceVAE(ModelConfig.from_dict(ckpt["model_config"]))
-    model.load_state_dict(ckpt["model"])
-    return model.to(device).eval()
 
 
 # ------------------------------------------------------------------------------ step records
@@ -453,25 +375,176 @@ def evaluate(
 
 
 # ----------------------------------------------------------------------------------- training
-def _check_resumable(
-    ckpt: Checkpoint, model_cfg: ModelConfig, train_cfg: TrainConfig, objective: Objective
-) -> None:
-    if ckpt["model_config"] != model_cfg.to_dict():
-        raise ValueError(
-            f"checkpoint model_config {ckpt['model_config']} differs from {model_cfg.to_dict()}"
+def _every(step: int, interval: int, last: int) -> bool:
+    return step % interval == 0 or step == last
+
+
+class _Run:
+    """One call of `train`: the model, optimiser, data and bookkeeping its steps share.
+
+    Built in the order the RNGs need: the seed first, then the initial weights, then (when
+    resuming) the checkpoint's weights, optimiser and RNG states.
+    """
+
+    def __init__(
+        self,
+        model_cfg: ModelConfig,
+        train_cfg: TrainConfig,
+        objective: Objective,
+        train_data: Sequence[Sequence[int]],
+        test_data: Sequence[Sequence[int]] | None,
+        *,
+        ckpt_path: Path | None,
+        resume: bool,
+        callbacks: list[TrainCallback],
+        itos: Sequence[str] | None,
+        device: torch.device,
+    ) -> None:
+        self.model_cfg, self.cfg, self.objective = model_cfg, train_cfg, objective
+        self.ckpt_path, self.callbacks, self.itos, self.device = ckpt_path, callbacks, itos, device
+        seed_everything(train_cfg.seed)
+        self.model = SentenceVAE(model_cfg).to(device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=train_cfg.lr, fused=True)
+        self.step = 0
+        self.result = TrainResult(step=0, stopped=False)
+        if resume and ckpt_path is not None and ckpt_path.exists():
+            self._resume(ckpt_path)
+        self.model.train()
+        self.curve = (
+            _CurveFile(ckpt_path.parent / CURVE_NAME, resumed_step=self.step)
+            if ckpt_path is not None
+            else None
         )
-    if ckpt["objective"] != objective.to_dict():
-        raise ValueError(
-            f"checkpoint objective {ckpt['objective']} differs from {objective.to_dict()}"
+        self.batcher = BucketBatcher(
+            train_data, train_cfg.batch_size, train_cfg.seed, drop_last=True
         )
-    saved = TrainConfig.from_dict(ckpt["train_config"])
-    changed = [n for n in _CURVE_SETTINGS if getattr(saved, n) != getattr(train_cfg, n)]
-    if changed:
-        raise ValueError(
-            f"cannot resume with changed {changed}: checkpoint has "
-            f"{[getattr(saved, n) for n in changed]}, asked for "
-            f"{[getattr(train_cfg, n) for n in changed]}"
+        # Evaluation serves epoch 0 of a seeded shuffled order: the same batches every time, and
+        # with `eval_batches` a random sample of lengths, not the shortest sentences first.
+        self.test_batcher = (
+            BucketBatcher(test_data, train_cfg.batch_size, train_cfg.seed) if test_data else None
         )
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.start = 0.0  # `start_clock` sets both when the steps begin
+        self.window = _Window(self.start)
+
+    def _resume(self, ckpt_path: Path) -> None:
+        ckpt = load_checkpoint(ckpt_path, map_location=self.device)
+        check_resumable(ckpt, self.model_cfg, self.cfg, self.objective)
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        set_rng_state(ckpt["rng"])
+        self.step = ckpt["step"]
+        self.result.evals = list(ckpt["evals"])
+        self.result.checkpoint = ckpt_path
+
+    def start_clock(self) -> None:
+        """Tell the callbacks, then start timing (and the first window of step records)."""
+        for cb in self.callbacks:
+            cb.on_start(self.step, self.cfg.steps)
+        self.start = time.perf_counter()
+        self.window = _Window(self.start)
+
+    def train_step(self) -> None:
+        """One optimiser update on the batch of the current step."""
+        batch = self.batcher.batch(self.step).to(self.device)
+        with autocast(self.device, self.cfg.bf16):
+            out = self.model(*batch)
+        terms = self.objective(out, self.step)
+        self.optimizer.zero_grad(set_to_none=True)
+        terms.loss.backward()
+        grad_norm = (
+            torch.nn.utils.clip_grad_norm_(self.params, self.cfg.grad_clip)
+            if self.cfg.grad_clip > 0
+            else None
+        )
+        self.optimizer.step()
+        self.step += 1
+        self.result.tokens += out.num_tokens
+        self.window.add(self.step, terms, grad_norm, batch)
+
+    def after_step(self) -> bool:
+        """Record, evaluate and checkpoint when due; True when a callback asks to stop."""
+        cfg, step = self.cfg, self.step
+        stop = False
+        if _every(step, cfg.log_every, cfg.steps):
+            stop = self.record()
+        if _every(step, cfg.eval_every, cfg.steps):
+            stop = self.run_eval() or stop
+        if _every(step, cfg.checkpoint_every, cfg.steps) or stop:
+            self.write_checkpoint()
+        return stop
+
+    def record(self) -> bool:
+        """Flush the curve's rows and hand the window's record to the callbacks."""
+        if self.curve is not None:
+            self.curve.append(self.window.take_rows())
+        else:
+            self.window.pending.clear()
+        record = {
+            "step": self.step,
+            "epoch": (self.step - 1) // len(self.batcher),
+            "lr": self.cfg.lr,
+            **self.window.record(),
+            "elapsed_s": time.perf_counter() - self.start,
+        }
+        self.result.records.append(record)
+        return any([bool(cb.on_step(record)) for cb in self.callbacks])
+
+    def run_eval(self) -> bool:
+        if self.test_batcher is None:
+            return False
+        record = evaluate(
+            self.model,
+            self.test_batcher.epoch(),
+            self.objective,
+            step=self.step,
+            seed=self.cfg.seed,
+            max_batches=self.cfg.eval_batches,
+            bf16=self.cfg.bf16,
+        )
+        self.result.evals.append(record)
+        return any([bool(cb.on_eval(record)) for cb in self.callbacks])
+
+    def write_checkpoint(self) -> None:
+        if self.ckpt_path is None or self.curve is None:
+            return
+        self.curve.append(self.window.take_rows(), durable=True)  # never behind the checkpoint
+        ckpt = make_checkpoint(
+            step=self.step,
+            model_cfg=self.model_cfg,
+            train_cfg=self.cfg,
+            objective=self.objective,
+            model=self.model,
+            optimizer=self.optimizer,
+            itos=self.itos,
+            evals=self.result.evals,
+            last_record=self.result.last_record,
+        )
+        save_checkpoint(ckpt, self.ckpt_path)
+        self.result.checkpoint = self.ckpt_path
+        for cb in self.callbacks:
+            cb.on_checkpoint(self.ckpt_path, self.step)
+
+    def loop(self) -> None:
+        """Steps until ``steps`` or until a callback stops the run (it is checkpointed)."""
+        try:
+            while self.step < self.cfg.steps:
+                self.train_step()
+                if self.after_step():
+                    self.result.stopped = self.step < self.cfg.steps
+                    break
+        except StopTraining:
+            # Raised from a callback after `step` was counted: the update is done, keep it.
+            self.write_checkpoint()
+            self.result.stopped = self.step < self.cfg.steps
+
+    def finish(self) -> TrainResult:
+        self.result.step = self.step
+        self.result.model = self.model
+        self.result.elapsed_s = time.perf_counter() - self.start
+        for cb in self.callbacks:
+            cb.on_end(self.result)
+        return self.result
 
 
 def train(
@@ -514,127 +587,21 @@ def train(
     ckpt_path = checkpoint_path(checkpoint_dir) if checkpoint_dir is not None else None
     if ckpt_path is not None:
         ckpt_path.parent.mkdir(parents=True, exist_ok=True)
-
-    seed_everything(train_cfg.seed)
-    model = SentenceVAE(model_cfg).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=train_cfg.lr, fused=True)
-    step = 0
-    result = TrainResult(step=0, stopped=False)
-    if resume and ckpt_path is not None and ckpt_path.exists():
-        ckpt = load_checkpoint(ckpt_path, map_location=device)
-        _check_resumable(ckpt, model_cfg, train_cfg, objective)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        set_rng_state(ckpt["rng"])
-        step = ckpt["step"]
-        result.evals = list(ckpt["evals"])
-        result.checkpoint = ckpt_path
-    model.train()
-    curve = (
-        _CurveFile(ckpt_path.parent / CURVE_NAME, resumed_step=step)
-        if ckpt_path is not None
-        else None
+    run = _Run(
+        model_cfg,
+        train_cfg,
+        objective,
+        train_data,
+        test_data,
+        ckpt_path=ckpt_path,
+        resume=resume,
+        callbacks=callbacks,
+        itos=itos,
+        device=device,
     )
-
-    batcher = BucketBatcher(train_data, train_cfg.batch_size, train_cfg.seed, drop_last=True)
-    # Evaluation serves epoch 0 of a seeded shuffled order: the same batches every time, and
-    # with `eval_batches` a random sample of lengths, not the shortest sentences first.
-    test_batcher = (
-        BucketBatcher(test_data, train_cfg.batch_size, train_cfg.seed) if test_data else None
-    )
-    params = [p for p in model.parameters() if p.requires_grad]
-
-    def write_checkpoint() -> None:
-        if ckpt_path is None or curve is None:
-            return
-        curve.append(window.take_rows(), durable=True)  # never behind the checkpoint
-        ckpt: Checkpoint = {
-            "format": CHECKPOINT_FORMAT,
-            "version": CHECKPOINT_VERSION,
-            "step": step,
-            "model_config": model_cfg.to_dict(),
-            "train_config": train_cfg.to_dict(),
-            "objective": objective.to_dict(),
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "rng": rng_state(),
-            "itos": list(itos) if itos is not None else None,
-            "evals": result.evals,
-            "last_record": result.last_record,
-            "torch_version": str(torch.__version__),
-        }
-        save_checkpoint(ckpt, ckpt_path)
-        result.checkpoint = ckpt_path
-        for cb in callbacks:
-            cb.on_checkpoint(ckpt_path, step)
-
-    def run_eval() -> bool:
-        if test_batcher is None:
-            return False
-        record = evaluate(
-            model,
-            test_batcher.epoch(),
-            objective,
-            step=step,
-            seed=train_cfg.seed,
-            max_batches=train_cfg.eval_batches,
-            bf16=train_cfg.bf16,
-        )
-        result.evals.append(record)
-        return any([bool(cb.on_eval(record)) for cb in callbacks])
-
-    for cb in callbacks:
-        cb.on_start(step, train_cfg.steps)
-    start = time.perf_counter()
-    window = _Window(start)
+    run.start_clock()
     try:
-        while step < train_cfg.steps:
-            batch = batcher.batch(step).to(device)
-            with autocast(device, train_cfg.bf16):
-                out = model(*batch)
-            terms = objective(out, step)
-            optimizer.zero_grad(set_to_none=True)
-            terms.loss.backward()
-            grad_norm = (
-                torch.nn.utils.clip_grad_norm_(params, train_cfg.grad_clip)
-                if train_cfg.grad_clip > 0
-                else None
-            )
-            optimizer.step()
-            step += 1
-            result.tokens += out.num_tokens
-            window.add(step, terms, grad_norm, batch)
-            stop = False
-            if step % train_cfg.log_every == 0 or step == train_cfg.steps:
-                if curve is not None:
-                    curve.append(window.take_rows())
-                else:
-                    window.pending.clear()
-                record = {
-                    "step": step,
-                    "epoch": (step - 1) // len(batcher),
-                    "lr": train_cfg.lr,
-                    **window.record(),
-                    "elapsed_s": time.perf_counter() - start,
-                }
-                result.records.append(record)
-                stop = any([bool(cb.on_step(record)) for cb in callbacks])
-            if step % train_cfg.eval_every == 0 or step == train_cfg.steps:
-                stop = run_eval() or stop
-            if step % train_cfg.checkpoint_every == 0 or step == train_cfg.steps or stop:
-                write_checkpoint()
-            if stop:
-                result.stopped = step < train_cfg.steps
-                break
-    except StopTraining:
-        # Raised from a callback after `step` was counted: the update is done, keep it.
-        write_checkpoint()
-        result.stopped = step < train_cfg.steps
+        run.loop()
     finally:
         torch.set_num_threads(threads_before)
-    result.step = step
-    result.model = model
-    result.elapsed_s = time.perf_counter() - start
-    for cb in callbacks:
-        cb.on_end(result)
-    return result
+    return run.finish()

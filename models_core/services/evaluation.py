@@ -1,7 +1,7 @@
 """Evaluation and decoding: a trained run's test-set metrics, and its sentences for surveys.
 
-The numerical work is :mod:`models_core.nn`'s (``metrics.evaluate``, ``decode``); these
-functions find the run's checkpoint and test split and store what the engine returns.
+The numerical work is :mod:`models_core.nn`'s (``metrics.evaluate``, ``decode.decode_mode``);
+these functions find the run's checkpoint and test split and store what the engine returns.
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ import numpy as np
 
 from models_core.models import Decoding, TrainingRun
 from models_core.nn import decode, metrics
+from models_core.nn.checkpoint import Trained, load_trained
 from models_core.nn.corpus import load_encoded
-from models_core.nn.data import collate
 from models_core.nn.tokenize import tokenize
-from models_core.nn.train import Trained, load_trained
 from models_core.nn.vocab import Vocab
 from models_core.services.errors import ServiceError
 from models_core.services.runs import device_check, run_checkpoint_path
@@ -102,48 +101,40 @@ def run_decode(
         seed=seed, sentences=sentences,
     )  # fmt: skip
     generator = decode.make_generator(seed, model)
-    options: dict[str, Any] = {"strategy": strategy, "generator": generator}
-    if strategy == "beam":
-        options["beam"] = beam
     try:
-        if mode == Decoding.Mode.PRIOR:
-            outputs = decode.generate_filtered(
-                model, n, keep=decode.display_filter if paper_filter else None,
-                max_tries=FILTER_MAX_TRIES * n, **options,
-            )  # fmt: skip
-            rows = [("", seq) for seq in outputs]
-        elif mode == Decoding.Mode.RECONSTRUCT:
-            batch = collate(sources)
-            out = decode.reconstruct(model, batch.tokens, batch.lengths, **options)
-            rows = [
-                (" ".join(vocab.decode(src)), seq)
-                for src, seq in zip(sources, out.sequences, strict=True)
-            ]
-        else:
-            if len(sources) != 2:
-                raise ServiceError("interpolate needs exactly two sentences.")
-            batch = collate(sources)
-            out = decode.interpolate(model, batch.tokens, batch.lengths, steps=steps, **options)
-            ends = " → ".join(" ".join(vocab.decode(s)) for s in sources)
-            rows = [(ends, seq) for seq in out.sequences]
+        rows = decode.decode_mode(
+            model, mode, sources, n=n, strategy=strategy, beam=beam, steps=steps,
+            paper_filter=paper_filter, max_tries=FILTER_MAX_TRIES * n, generator=generator,
+        )  # fmt: skip
     except ValueError as exc:
         raise ServiceError(str(exc)) from None
-
-    group = uuid.uuid4()
     used = {"beam": beam, "strategy": strategy, "seed": seed, "paper_filter": paper_filter}
+    return _store_decodings(run, mode, vocab, rows, used)
+
+
+def _store_decodings(
+    run: TrainingRun,
+    mode: str,
+    vocab: Vocab,
+    rows: Sequence[decode.ModeRow],
+    settings: dict[str, Any],
+) -> list[Decoding]:
+    """`rows` as one batch of `Decoding`s, in order: the words of each row's sources (the two
+    ends of an interpolation joined by an arrow) and of its sentence."""
+    group = uuid.uuid4()
     return Decoding.objects.bulk_create(
         Decoding(
             run=run,
             mode=mode,
             batch=group,
             index=i,
-            source=source,
-            text=" ".join(vocab.decode(seq)),
-            n_words=len(seq),
-            passes_filter=decode.display_filter(seq),
-            settings=used,
+            source=" → ".join(" ".join(vocab.decode(src)) for src in row.sources),
+            text=" ".join(vocab.decode(row.tokens)),
+            n_words=len(row.tokens),
+            passes_filter=decode.display_filter(row.tokens),
+            settings=settings,
         )
-        for i, (source, seq) in enumerate(rows)
+        for i, row in enumerate(rows)
     )
 
 

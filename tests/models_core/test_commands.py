@@ -11,6 +11,7 @@ from django.core.management.base import CommandError
 
 from models_core import services
 from models_core.models import Corpus, MetricPoint, TrainingRun
+from models_core.nn import decode
 from models_core.nn.corpus import load_encoded
 from models_core.nn.decode import display_filter
 from models_core.nn.textfiles import CorpusError
@@ -280,12 +281,19 @@ def test_evaluate_and_decode_a_trained_run(small_book):
 
     path = run_json("decode", str(run_id), "--mode", "interpolate", "--beam", "2")
     assert len(path["sentences"]) == 10
+    assert len({s["source"] for s in path["sentences"]}) == 1  # both ends, on every row
+    assert path["sentences"][0]["source"].count(" → ") == 1
     prior = run_json("decode", str(run_id), "--mode", "prior", "--n", "3", "--strategy", "greedy")
     assert len(prior["sentences"]) == 3
     assert run.decodings.count() == 4 + 4 + 10 + 3
 
     with pytest.raises(CommandError, match="No training run 'nope'"):
         call_command("decode", "nope", "--mode", "prior", stdout=StringIO())
+    with pytest.raises(CommandError, match=r"^interpolate needs exactly two sentences\.$"):
+        call_command(
+            "decode", str(run_id), "--mode", "interpolate", "--sentence", "the bear came .",
+            stdout=StringIO(),
+        )  # fmt: skip
     with pytest.raises(CommandError, match="iw_samples >= 1") as caught:
         call_command("evaluate", str(run_id), "--iw-samples", "0", stdout=StringIO())
     assert "\n" not in str(caught.value)
@@ -320,6 +328,11 @@ def test_the_paper_filter_picks_inputs_for_reconstruction_and_outputs_for_the_pr
     assert prior and all(d.passes_filter for d in prior)
     raw = services.run_decode(run, mode="prior", n=20, strategy="greedy")
     assert not all(d.passes_filter for d in raw)  # so the filter did drop samples
+
+
+def test_the_services_decode_modes_are_the_engines():
+    # The modes a `Decoding` stores (Django choices) are the ones `decode_mode` decodes.
+    assert services.DECODE_MODES == decode.DECODE_MODES
 
 
 def test_a_corpus_name_that_is_not_a_slug_is_refused_before_any_file_work(small_book, data_dir):

@@ -11,12 +11,15 @@ from torch.nn.utils.rnn import pad_sequence
 
 from models_core.nn.config import ModelConfig, preset
 from models_core.nn.decode import (
+    DECODE_MODES,
     DEFAULT_BEAM,
     INTERPOLATION_STEPS,
     beam_search,
     decode,
+    decode_mode,
     display_filter,
     generate,
+    generate_filtered,
     greedy,
     interpolate,
     interpolation_path,
@@ -319,6 +322,58 @@ def test_interpolation_decodes_from_one_sentence_to_the_other(model):
     )
     with pytest.raises(ValueError, match="exactly 2"):
         interpolate(model, *make_batch([3, 4, 5]))
+
+
+# ------------------------------------------------------------------------ decoding by mode
+def test_decode_mode_reconstructs_each_source_in_order(model):
+    sources = [[4, 5, 6, 7, 8], [9, 10, 11], [12, 13, 14, 15, 16, 17]]
+    rows = decode_mode(model, "reconstruct", sources, beam=3, generator=make_generator(2, model))
+    tokens = pad_sequence(
+        [torch.tensor([*s, EOS]) for s in sources], batch_first=True, padding_value=PAD
+    )
+    lengths = torch.tensor([len(s) + 1 for s in sources])
+    expected = reconstruct(model, tokens, lengths, beam=3, generator=make_generator(2, model))
+    assert [row.sources for row in rows] == [[s] for s in sources]
+    assert [row.tokens for row in rows] == expected.sequences
+
+
+def test_decode_mode_interpolates_between_exactly_two_sources(model):
+    ends = [[4, 5, 6, 7], [8, 9, 10, 11, 12]]
+    rows = decode_mode(model, "interpolate", ends, steps=4, strategy="greedy")
+    assert len(rows) == 4 and all(row.sources == ends for row in rows)
+    with pytest.raises(ValueError, match=r"^interpolate needs exactly two sentences\.$"):
+        decode_mode(model, "interpolate", ends[:1])
+
+
+def test_decode_mode_draws_prior_samples_through_the_filter(model):
+    plain = decode_mode(model, "prior", n=5, strategy="greedy", generator=make_generator(1, model))
+    same = generate(model, 5, strategy="greedy", generator=make_generator(1, model))
+    assert [row.tokens for row in plain] == same.sequences
+    assert all(row.sources == [] for row in plain)
+    kept = decode_mode(
+        model, "prior", n=3, strategy="greedy", paper_filter=True, max_tries=40,
+        generator=make_generator(1, model),
+    )  # fmt: skip
+    expected = generate_filtered(
+        model, 3, keep=display_filter, max_tries=40, strategy="greedy",
+        generator=make_generator(1, model),
+    )  # fmt: skip
+    assert [row.tokens for row in kept] == expected
+    assert all(display_filter(row.tokens) for row in kept)
+
+
+def test_decode_mode_passes_the_beam_to_beam_search_only(model):
+    wide = decode_mode(model, "prior", n=3, beam=1, generator=make_generator(5, model))
+    greedy_rows = decode_mode(
+        model, "prior", n=3, beam=1, strategy="greedy", generator=make_generator(5, model)
+    )
+    assert [r.tokens for r in wide] == [r.tokens for r in greedy_rows]  # beam 1 is greedy
+
+
+def test_decode_mode_refuses_an_unknown_mode_naming_the_modes(model):
+    assert DECODE_MODES == ("reconstruct", "prior", "interpolate")
+    with pytest.raises(ValueError, match="'paraphrase'; choose from reconstruct, prior"):
+        decode_mode(model, "paraphrase", [[4, 5, 6, 7]])
 
 
 # ------------------------------------------------------------------------------------ filter

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from models_core.nn import checkpoint
+from models_core.nn import train as train_module
 from models_core.nn.config import preset
 from models_core.nn.data import BucketBatcher
 from models_core.nn.model import SentenceVAE
@@ -251,6 +253,14 @@ def test_a_failed_save_leaves_the_previous_checkpoint_and_no_temp_file(tmp_path,
         save_checkpoint(ckpt, result.checkpoint)
     assert result.checkpoint.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([CHECKPOINT_NAME, CURVE_NAME])
+
+
+def test_the_checkpoint_holds_the_keys_its_type_lists_and_train_exports_its_names(tmp_path):
+    result = train(MODEL, cfg(steps=3), objective_preset("vae"), TRAIN, checkpoint_dir=tmp_path)
+    assert set(load_checkpoint(result.checkpoint)) == checkpoint.Checkpoint.__required_keys__
+    exported = [name for name in checkpoint.__all__ if hasattr(train_module, name)]
+    assert "load_trained" in exported and "checkpoint_path" in exported
+    assert all(getattr(train_module, n) is getattr(checkpoint, n) for n in exported)
 
 
 def test_resuming_with_settings_that_change_the_curve_is_refused(tmp_path):
