@@ -81,6 +81,29 @@ def experiment_runs(experiment: Experiment) -> list[TrainingRun]:
     return list(experiment.runs.select_related("corpus").order_by("pk"))
 
 
+def runs_latest(*, limit: int = 20, experiment: Experiment | None = None) -> list[TrainingRun]:
+    """The latest `limit` runs, newest first; only `experiment`'s when given."""
+    runs = TrainingRun.objects.select_related("corpus").order_by("-pk")
+    if experiment is not None:
+        runs = runs.filter(experiment=experiment)
+    return list(runs[: max(limit, 0)])
+
+
+def run_decode_jobs(run: TrainingRun) -> list[dict[str, Any]]:
+    """The run's decode jobs, newest first, as ``manage.py runs RUN --json`` prints them."""
+    return [
+        {
+            "job": job.pk,
+            "mode": job.mode,
+            "status": job.status,
+            "progress": job.progress,
+            "decodings": job.decodings.count(),
+            "error": job.error,
+        }
+        for job in run.decode_jobs.order_by("-pk")
+    ]
+
+
 def run_is_stale(run: TrainingRun, now: datetime.datetime | None = None) -> bool:
     """Marked running, but its worker has not saved progress for `STALE_AFTER`."""
     if run.status != TrainingRun.Status.RUNNING:

@@ -110,8 +110,11 @@ def shared_database_url() -> str:
 
 
 @contextlib.contextmanager
-def celery_worker(env: dict[str, str], queues: str = "default,gpu") -> Iterator[subprocess.Popen]:
-    """A real ``celery worker`` process on the broker that ``env`` selects; stopped on exit."""
+def celery_worker(
+    env: dict[str, str], queues: str = "default,gpu", name: str | None = None
+) -> Iterator[subprocess.Popen]:
+    """A real ``celery worker`` process on the broker that ``env`` selects; stopped on exit.
+    `name` (``-n``): a unique one by default; give one to restart "the same" worker."""
     worker = subprocess.Popen(
         [
             sys.executable,
@@ -129,7 +132,7 @@ def celery_worker(env: dict[str, str], queues: str = "default,gpu") -> Iterator[
             "--loglevel",
             "info",
             "--hostname",
-            f"test-{os.getpid()}-{time.monotonic_ns()}@%h",
+            name or f"test-{os.getpid()}-{time.monotonic_ns()}@%h",
         ],
         cwd=ROOT,
         env=env,

@@ -3,12 +3,16 @@
 Alice queues the paper's four models from the admin at the tiny preset; a worker trains them,
 evaluates each on the test split when it ends, and the comparison page shows their curves and
 the metrics that ``manage.py evaluate --json`` prints. A decode job queued in the admin comes
-back as sentences on the run's page.
+back as sentences on the run's page. A run queued with ``train --queue`` and followed with
+``runs RUN --json`` survives its worker being SIGKILLed mid-run.
 """
 
 import io
 import json
+import os
 import re
+import signal
+import time
 from io import StringIO
 
 import pytest
@@ -19,6 +23,7 @@ from PIL import Image
 
 from models_core import selectors
 from models_core.models import DecodeJob, Experiment, MetricPoint, TrainingRun
+from models_core.nn.train import CURVE_NAME
 from tests.conftest import celery_worker
 from tests.models_core.worker_helpers import drain, wait_for, worker_env
 
@@ -103,3 +108,63 @@ def test_the_four_models_queued_in_the_admin_train_decode_and_compare_on_a_worke
     series = Image.open(io.BytesIO(png)).text["Description"].splitlines()
     assert series == [f"{run.pk}: {run.label}" for run in runs]
     assert len(series) == 4
+
+
+def _runs_json(pk: int) -> dict:
+    out = StringIO()
+    call_command("runs", str(pk), "--json", stdout=out)
+    return json.loads(out.getvalue())
+
+
+KILL_STEPS = 150  # the tiny preset checkpoints every 50 steps
+
+
+@pytest.mark.celery
+@pytest.mark.django_db(transaction=True)
+def test_a_run_queued_from_the_command_line_survives_a_sigkilled_worker(corpus, data_dir):
+    """``train --queue``, then ``runs RUN --json`` follows it; its worker is SIGKILLed after a
+    checkpoint; a worker started under the same name takes the run back, which resumes from
+    the checkpoint and ends with every metric point and curve row once."""
+    name = f"gpu-test-{os.getpid()}-{time.monotonic_ns()}@%h"
+    env = worker_env(data_dir)
+    out = StringIO()
+    with celery_worker(env, queues="gpu", name=name) as first:
+        drain(first)
+        call_command(
+            "train", "--corpus", corpus.name, "--model", "autogen", "--preset", "tiny",
+            "--steps", str(KILL_STEPS), "--queue", "--json", stdout=out,
+        )  # fmt: skip
+        queued = json.loads(out.getvalue())
+        assert queued["status"] == "queued"
+        pk = queued["run"]
+        checkpoint = data_dir / "runs" / str(pk) / "last.pt"
+
+        def past_a_checkpoint():
+            status = _runs_json(pk)
+            assert status["status"] in ("queued", "running"), status  # not over yet
+            return status if status["step"] >= 50 and checkpoint.exists() else None
+
+        seen = wait_for(past_a_checkpoint, TIMEOUT_S, "a checkpoint", first)
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=30)
+    assert seen["status"] == "running" and 50 <= seen["step"] < KILL_STEPS
+    assert seen["worker"] and seen["device"] and seen["metric_points"] > 0
+    assert _runs_json(pk)["status"] == "running"  # nobody told the database
+
+    with celery_worker(env, queues="gpu", name=name) as second:
+        log = drain(second)
+        final = wait_for(
+            lambda: (s := _runs_json(pk))["status"] not in ("queued", "running") and s,
+            TIMEOUT_S,
+            "the run to end on the second worker",
+            second,
+        )
+    assert final["status"] == "succeeded", (final["error"], "".join(log)[-3000:])
+    assert final["step"] == final["total_steps"] == KILL_STEPS
+    assert final["worker"] == seen["worker"] and final["steps_per_s"] > 0
+    assert f"run {pk}: resuming from its checkpoint" in "".join(log)
+    points = list(MetricPoint.objects.filter(run_id=pk).values_list("split", "step"))
+    assert len(points) == len(set(points)) == final["metric_points"]
+    assert sorted(s for split, s in points if split == "test") == [50, 100, 150]
+    rows = (data_dir / "runs" / str(pk) / CURVE_NAME).read_text().splitlines()[1:]
+    assert [int(row.split(",")[0]) for row in rows] == list(range(1, KILL_STEPS + 1))

@@ -1,4 +1,5 @@
-"""``manage.py decode RUN --mode reconstruct|prior|interpolate``: sentences for surveys."""
+"""``manage.py decode RUN --mode reconstruct|prior|interpolate``: sentences for surveys, decoded
+in this process, or with ``--queue`` by a worker on the ``gpu`` queue (a decode job)."""
 
 from models_core import selectors, services
 from models_core.management.commands._base import JsonCommand
@@ -26,9 +27,16 @@ class Command(JsonCommand):
         )
         parser.add_argument("--sentence", action="append", default=[], dest="sentences")
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument(
+            "--queue",
+            action="store_true",
+            help="queue a decode job for a worker (gpu queue) and print its id instead",
+        )
 
     def handle(self, *args, **options):
         run = selectors.run_get(options["run"])
+        if options["queue"]:
+            return self.queue(run, options)
         decodings = services.run_decode(
             run,
             mode=options["mode"],
@@ -54,3 +62,29 @@ class Command(JsonCommand):
             for d in decodings
         ]
         self.emit(options, payload, "\n".join(lines))
+
+    def queue(self, run, options) -> None:
+        job, _ = services.decode_job_submit(
+            run=run,
+            mode=options["mode"],
+            n=options["n"],
+            beam=options["beam"],
+            strategy=options["strategy"],
+            paper_filter=options["paper_filter"],
+            seed=options["seed"],
+            sentences=options["sentences"],
+            steps=options["steps"],
+        )
+        payload = {
+            "job": job.pk,
+            "run": run.pk,
+            "model": run.label,
+            "mode": job.mode,
+            "status": job.status,
+        }
+        self.emit(
+            options,
+            payload,
+            f"Decode job {job.pk} ({job.mode} with run {run.pk}) queued for a worker. "
+            f"Follow it with: manage.py runs {run.pk}",
+        )

@@ -1,4 +1,6 @@
-"""``manage.py train --corpus NAME --model vae|vae-anneal|autogen``: train in this process."""
+"""``manage.py train --corpus NAME --model vae|vae-anneal|autogen``: train in this process, or
+with ``--queue`` hand the run to a Celery worker on the ``gpu`` queue (on a cluster's login node,
+say) and print its id; ``manage.py runs RUN`` follows it."""
 
 from models_core import selectors, services
 from models_core.management.commands._base import JsonCommand
@@ -35,9 +37,15 @@ class Command(JsonCommand):
         parser.add_argument("--device", choices=DEVICES, default="auto")
         parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
         parser.add_argument("--no-progress", action="store_true")
+        parser.add_argument(
+            "--queue",
+            action="store_true",
+            help="queue the run for a worker (gpu queue) and print its id instead of training",
+        )
 
     def handle(self, *args, **options):
-        services.device_check(options["device"])
+        if not options["queue"]:
+            services.device_check(options["device"])  # a queued run: the worker checks
         run = services.run_create(
             corpus=selectors.corpus_get(options["corpus"]),
             objective=options["model"],
@@ -54,6 +62,8 @@ class Command(JsonCommand):
             beta=options["beta"],
             free_bits=options["free_bits"],
         )
+        if options["queue"]:
+            return self.queue(run, options)
         progress = [] if options["no_progress"] else [TqdmProgress(file=self.stderr._out)]
         result = services.run_train(run, callbacks=progress)
         run.refresh_from_db()
@@ -72,4 +82,21 @@ class Command(JsonCommand):
             payload,
             f"Run {run.pk} ({run.label}) {run.status} after {result.step} steps: "
             + ", ".join(f"{k} {final[k]:.3f}" for k in ("elbo", "recon", "kl") if k in final),
+        )
+
+    def queue(self, run, options) -> None:
+        services.run_enqueue(run)
+        payload = {
+            "run": run.pk,
+            "model": run.label,
+            "corpus": run.corpus.name,
+            "status": run.status,
+            "total_steps": run.total_steps,
+            "device": run.config["train"]["device"],
+        }
+        self.emit(
+            options,
+            payload,
+            f"Run {run.pk} ({run.label}) queued for a worker: {run.total_steps} steps on "
+            f"{run.corpus.name}. Follow it with: manage.py runs {run.pk}",
         )
