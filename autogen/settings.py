@@ -40,6 +40,10 @@ DATA_DIR = Path(env.str("AUTOGEN_DATA_DIR", default=str(VAR_DIR / "data"))).reso
 MAX_UPLOAD_MB = env.float("AUTOGEN_MAX_UPLOAD_MB", default=200.0)
 if not MAX_UPLOAD_MB > 0:
     raise ImproperlyConfigured(f"AUTOGEN_MAX_UPLOAD_MB must be above 0, not {MAX_UPLOAD_MB}")
+# The one folder (and what is under it) whose files the admin may import as corpora from the
+# server ("Import from a server path"); unset: that import is off. Symlinks resolved first.
+_import_root = env.str("AUTOGEN_IMPORT_ROOT", default="")
+IMPORT_ROOT = Path(_import_root).resolve() if _import_root else None
 
 
 def _development_secret_key() -> str:
