@@ -295,3 +295,35 @@ class DecodeJob(QueuedJob):
 
     def __str__(self) -> str:
         return f"decode job {self.pk}: {self.mode} with run {self.run_id}"
+
+
+class CorpusImport(QueuedJob):
+    """Text files to prepare into a new corpus on a worker (the `default` queue): uploaded in
+    the admin, or found under the server's import root."""
+
+    class Source(models.TextChoices):
+        UPLOAD = "upload", "uploaded files"
+        SERVER = "server", "server path"
+
+    name = models.SlugField(max_length=100, help_text="The corpus it makes.")
+    origin = models.CharField(max_length=10, choices=Source.choices)
+    paths = models.JSONField(
+        default=list,
+        help_text="The files to import: uploads relative to AUTOGEN_DATA_DIR (shared with the "
+        "workers), server files as absolute paths under AUTOGEN_IMPORT_ROOT.",
+    )
+    fmt = models.CharField("format", max_length=10, default="auto")
+    vocab_size = models.PositiveIntegerField()
+    min_len = models.PositiveSmallIntegerField()
+    max_len = models.PositiveSmallIntegerField()
+    seed = models.IntegerField(default=0)
+    test_fraction = models.FloatField()
+    corpus = models.ForeignKey(
+        Corpus, on_delete=models.SET_NULL, null=True, blank=True, related_name="imports"
+    )
+
+    class Meta(QueuedJob.Meta):
+        pass
+
+    def __str__(self) -> str:
+        return f"import {self.pk}: {self.name}"

@@ -10,7 +10,14 @@ from typing import Any
 
 from django.utils import timezone
 
-from models_core.models import Corpus, DecodeJob, Experiment, MetricPoint, TrainingRun
+from models_core.models import (
+    Corpus,
+    CorpusImport,
+    DecodeJob,
+    Experiment,
+    MetricPoint,
+    TrainingRun,
+)
 from models_core.services.errors import ServiceError
 from models_core.services.runs import STALE_AFTER
 from models_core.services.work import EVALUATION_ERROR
@@ -45,6 +52,13 @@ def runs_curves(runs: Iterable[TrainingRun]) -> dict[str, dict[str, list[float]]
             steps, shares, elbos = (list(column) for column in zip(*points, strict=True))
             series[f"{run.pk}: {run.label}"] = {"step": steps, "kl_share": shares, "elbo": elbos}
     return series
+
+
+def corpus_import_get(pk: int | str) -> CorpusImport:
+    try:
+        return CorpusImport.objects.get(pk=int(pk))
+    except (CorpusImport.DoesNotExist, ValueError):
+        raise ServiceError(f"No corpus import {pk!r}.") from None
 
 
 def decode_job_get(pk: int | str) -> DecodeJob:

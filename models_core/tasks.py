@@ -38,6 +38,15 @@ def decode_job(self, job_id: int) -> dict:
     return services.decode_job_run(job, task_id=self.request.id, worker=self.request.hostname or "")
 
 
+@shared_task(name="models_core.tasks.import_corpus", bind=True)
+def import_corpus(self, import_id: int) -> dict:
+    """Prepare the files of import `import_id` into its corpus (sent to the default queue)."""
+    job = selectors.corpus_import_get(import_id)
+    return services.corpus_import_run(
+        job, task_id=self.request.id, worker=self.request.hostname or ""
+    )
+
+
 @worker_ready.connect
 def reclaim_runs(sender, **kwargs) -> None:
     """A worker that starts under the name of one that died takes its runs and jobs back."""

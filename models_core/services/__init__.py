@@ -3,7 +3,8 @@
 One module per concern, their public names gathered here (``services.run_create``):
 :mod:`.corpora` (import a corpus), :mod:`.runs` (the run lifecycle), :mod:`.progress`
 (recording a training run), :mod:`.evaluation` (metrics and decoding), :mod:`.experiments`
-(the paper's four models together), :mod:`.decoding_jobs` (decoding on workers),
+(the paper's four models together), :mod:`.corpus_imports` (imports on workers),
+:mod:`.decoding_jobs` (decoding on workers),
 :mod:`.enqueue` (sending to workers) and :mod:`.work` (what a worker does with a task).
 Reads live in :mod:`models_core.selectors`.
 """
@@ -14,6 +15,17 @@ from models_core.services.corpora import (
     CORPUS_FOLDER_EXISTS,
     corpus_import,
 )
+from models_core.services.corpus_imports import (
+    IMPORT_ROOT_UNSET,
+    NO_FILES,
+    OUTSIDE_ROOT,
+    UPLOAD_TOO_LARGE,
+    corpus_import_check_name,
+    corpus_import_run,
+    corpus_import_submit,
+    corpus_server_files,
+    corpus_upload_store,
+)
 from models_core.services.decoding_jobs import (
     INTERPOLATE_TWO,
     decode_job_check,
@@ -21,7 +33,12 @@ from models_core.services.decoding_jobs import (
     decode_job_run,
     decode_job_submit,
 )
-from models_core.services.enqueue import decode_job_enqueue, run_enqueue, run_evaluation_enqueue
+from models_core.services.enqueue import (
+    corpus_import_enqueue,
+    decode_job_enqueue,
+    run_enqueue,
+    run_evaluation_enqueue,
+)
 from models_core.services.errors import ServiceError
 from models_core.services.evaluation import (
     DECODE_MODES,
@@ -83,18 +100,28 @@ __all__ = [
     "EVALUATION_ERROR",
     "FILTER_MAX_TRIES",
     "FILTER_REFUSED",
+    "IMPORT_ROOT_UNSET",
     "INTERPOLATE_TWO",
     "M_ONLY_FOR_AUTOGEN",
     "NO_DEVICE",
+    "NO_FILES",
     "OBJECTIVES",
+    "OUTSIDE_ROOT",
     "PAPER_MODELS",
     "PROGRESS_SAVE_INTERVAL_S",
     "RUN_NOT_TRAINABLE",
     "STALE_AFTER",
+    "UPLOAD_TOO_LARGE",
     "RecordProgress",
     "RunSetup",
     "ServiceError",
     "corpus_import",
+    "corpus_import_check_name",
+    "corpus_import_enqueue",
+    "corpus_import_run",
+    "corpus_import_submit",
+    "corpus_server_files",
+    "corpus_upload_store",
     "decode_job_check",
     "decode_job_create",
     "decode_job_enqueue",

@@ -14,12 +14,15 @@ import uuid
 from celery import current_app
 from django.db import models, transaction
 
-from models_core.models import DecodeJob, TrainingRun
+from models_core.models import CorpusImport, DecodeJob, TrainingRun
 
 TRAIN_TASK = "models_core.tasks.train_run"
 EVALUATE_TASK = "models_core.tasks.evaluate_run"
 DECODE_TASK = "models_core.tasks.decode_job"
-# Training, evaluation and decoding go to the `gpu` queue (settings.CELERY_TASK_ROUTES).
+IMPORT_TASK = "models_core.tasks.import_corpus"
+# Training, evaluation and decoding go to the `gpu` queue (settings.CELERY_TASK_ROUTES);
+# corpus imports need no GPU, so they are sent to `default`.
+IMPORT_QUEUE = "default"
 
 
 def send_on_commit(
@@ -53,3 +56,8 @@ def run_evaluation_enqueue(run: TrainingRun) -> None:
 def decode_job_enqueue(job: DecodeJob) -> None:
     """Hand a queued decode job to a GPU worker once the surrounding transaction commits."""
     send_on_commit(job, DECODE_TASK)
+
+
+def corpus_import_enqueue(job: CorpusImport) -> None:
+    """Hand a queued corpus import to a worker of the `default` queue on commit."""
+    send_on_commit(job, IMPORT_TASK, queue=IMPORT_QUEUE)

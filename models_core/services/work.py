@@ -12,6 +12,7 @@ from typing import Any
 
 from models_core.models import TrainingRun
 from models_core.nn.textfiles import CorpusError
+from models_core.services.corpus_imports import corpus_imports_reclaim
 from models_core.services.decoding_jobs import decode_jobs_reclaim
 from models_core.services.enqueue import run_enqueue, run_evaluation_enqueue
 from models_core.services.errors import ServiceError
@@ -69,7 +70,7 @@ def run_evaluate_finished(run: TrainingRun) -> dict[str, Any]:
 
 
 def worker_reclaim(worker: str) -> dict[str, list[int]]:
-    """Requeue and send again the runs and decode jobs marked as taken by `worker` (a Celery
+    """Requeue and send again the runs, decode jobs and imports taken by `worker` (a Celery
     node name) when a worker of that name starts: it works on nothing yet, so they lost their
     worker. Node names must be unique (Celery warns of duplicates); one worker per GPU has one.
     """
@@ -82,4 +83,8 @@ def worker_reclaim(worker: str) -> dict[str, list[int]]:
             run_enqueue(run)
             runs.append(run.pk)
             logger.warning("run %s: its worker %s restarted; queued again", run.pk, worker)
-    return {"runs": runs, "decode_jobs": decode_jobs_reclaim(worker)}
+    return {
+        "runs": runs,
+        "decode_jobs": decode_jobs_reclaim(worker),
+        "corpus_imports": corpus_imports_reclaim(worker),
+    }

@@ -16,7 +16,7 @@ from django.utils import timezone
 from PIL import Image
 
 from models_core import selectors, services
-from models_core.models import Experiment, MetricPoint, TrainingRun
+from models_core.models import CorpusImport, DecodeJob, Experiment, MetricPoint, TrainingRun
 from models_core.services import enqueue
 
 pytestmark = pytest.mark.django_db
@@ -225,7 +225,9 @@ def test_a_run_queued_for_a_missing_gpu_fails_at_once_saying_so(corpus):
     assert "GPU worker" in run.error
 
 
-def test_a_stale_message_is_skipped_and_a_restarted_worker_takes_its_runs_back(corpus, sent):
+def test_a_stale_message_is_skipped_and_a_restarted_worker_takes_its_work_back(
+    corpus, sent, django_capture_on_commit_callbacks
+):
     from models_core.tasks import train_run
 
     run = services.run_create(corpus=corpus, objective="vae", preset_name="tiny", steps=5)
@@ -238,7 +240,19 @@ def test_a_stale_message_is_skipped_and_a_restarted_worker_takes_its_runs_back(c
     )
     other = services.run_create(corpus=corpus, objective="vae", preset_name="tiny", steps=5)
     TrainingRun.objects.filter(pk=other.pk).update(status="running", worker="gpu1@lab")
-    assert services.worker_reclaim("gpu0@lab") == {"runs": [run.pk], "decode_jobs": []}
+    job = DecodeJob.objects.create(run=other, mode="prior", beam=1, steps=2, status="running",
+                                   worker="gpu0@lab")  # fmt: skip
+    corpus_import = CorpusImport.objects.create(
+        name="more", origin="server", paths=[], vocab_size=5, min_len=1, max_len=2,
+        test_fraction=0.1, status="running", worker="gpu0@lab",
+    )  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        reclaimed = services.worker_reclaim("gpu0@lab")
+    assert reclaimed == {"runs": [run.pk], "decode_jobs": [job.pk],
+                         "corpus_imports": [corpus_import.pk]}  # fmt: skip
+    assert {name for name, _, _ in sent.tasks} == {
+        enqueue.TRAIN_TASK, enqueue.DECODE_TASK, enqueue.IMPORT_TASK,
+    }  # fmt: skip
     run.refresh_from_db()
     assert run.status == "queued"
     assert TrainingRun.objects.get(pk=other.pk).status == "running"

@@ -1,8 +1,9 @@
 """The researcher's loop on real Celery worker processes (CI: Redis and PostgreSQL).
 
-Alice queues the paper's four models from the admin at the tiny preset; a worker trains them,
-evaluates each on the test split when it ends, and the comparison page shows their curves and
-the metrics that ``manage.py evaluate --json`` prints. A decode job queued in the admin comes
+Alice uploads a corpus in the admin, which a worker imports; she queues the paper's four models
+on it at the tiny preset; a worker trains them, evaluates each on the test split when it ends,
+and the comparison page shows their curves and the metrics that ``manage.py evaluate --json``
+prints. A decode job queued in the admin comes
 back as sentences on the run's page. A run queued with ``train --queue`` and followed with
 ``runs RUN --json`` survives its worker being SIGKILLed mid-run.
 """
@@ -16,13 +17,21 @@ import time
 from io import StringIO
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.urls import reverse
 from django.utils.html import escape
 from PIL import Image
 
 from models_core import selectors
-from models_core.models import DecodeJob, Experiment, MetricPoint, TrainingRun
+from models_core.models import (
+    Corpus,
+    CorpusImport,
+    DecodeJob,
+    Experiment,
+    MetricPoint,
+    TrainingRun,
+)
 from models_core.nn.train import CURVE_NAME
 from tests.conftest import celery_worker
 from tests.models_core.worker_helpers import drain, wait_for, worker_env
@@ -43,6 +52,22 @@ def _evaluate_json(run: TrainingRun) -> dict:
     return json.loads(out.getvalue())
 
 
+def _upload_in_the_admin(alice, book, worker) -> Corpus | None:
+    response = alice.post(
+        reverse("admin:models_core_corpusimport_add"),
+        {"name": "buster", "files": [SimpleUploadedFile("buster bear.txt", book.read_bytes())],
+         "fmt": "auto", "vocab_size": "20000", "min_len": "5", "max_len": "30",
+         "test_fraction": "0.1", "seed": "0"},
+    )  # fmt: skip
+    assert response.status_code == 302, response.content.decode()[:2000]
+    job = CorpusImport.objects.get()
+    wait_for(lambda: not CorpusImport.objects.get(pk=job.pk).is_active, TIMEOUT_S, "an import",
+             worker)  # fmt: skip
+    job.refresh_from_db()
+    assert job.status == "succeeded" and job.worker.startswith("test-"), job.error
+    return job.corpus
+
+
 def _decode_in_the_admin(alice, run: TrainingRun, worker) -> DecodeJob:
     add = reverse("admin:models_core_decodejob_add")
     response = alice.post(
@@ -61,13 +86,15 @@ def _decode_in_the_admin(alice, run: TrainingRun, worker) -> DecodeJob:
 
 @pytest.mark.celery
 @pytest.mark.django_db(transaction=True)
-def test_the_four_models_queued_in_the_admin_train_decode_and_compare_on_a_worker(
-    alice, corpus, data_dir
+def test_a_corpus_uploaded_and_the_four_models_queued_in_the_admin_train_decode_and_compare(
+    alice, small_book, data_dir
 ):
     add = reverse("admin:models_core_experiment_add")
     token = re.search(r'name="form_token" value="([0-9a-f-]{36})"', alice.get(add).content.decode())
     with celery_worker(worker_env(data_dir)) as worker:
         log = drain(worker)
+        corpus = _upload_in_the_admin(alice, small_book, worker)
+        assert corpus is not None, "".join(log)[-3000:]
         response = alice.post(
             add,
             {"corpus": corpus.pk, "preset": "tiny", "steps": str(STEPS), "seed": "1",
