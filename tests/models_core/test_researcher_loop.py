@@ -17,6 +17,7 @@ import time
 from io import StringIO
 
 import pytest
+import torch
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.urls import reverse
@@ -68,6 +69,25 @@ def _upload_in_the_admin(alice, book, worker) -> Corpus | None:
     return job.corpus
 
 
+def _cuda_on_a_worker_without_one(corpus: Corpus, worker) -> dict | None:
+    """``train --queue --device cuda`` on this CPU-only machine: the run fails at once, saying
+    why (None where the worker has a GPU)."""
+    if torch.cuda.is_available():
+        return None
+    out = StringIO()
+    call_command(
+        "train", "--corpus", corpus.name, "--model", "vae", "--preset", "tiny", "--steps", "5",
+        "--device", "cuda", "--queue", "--json", stdout=out,
+    )  # fmt: skip
+    pk = json.loads(out.getvalue())["run"]
+    return wait_for(
+        lambda: (s := _runs_json(pk))["status"] not in ("queued", "running") and s,
+        60,
+        "a cuda run on a worker without a GPU",
+        worker,
+    )
+
+
 def _decode_in_the_admin(alice, run: TrainingRun, worker) -> DecodeJob:
     add = reverse("admin:models_core_decodejob_add")
     response = alice.post(
@@ -104,6 +124,10 @@ def test_a_corpus_uploaded_and_the_four_models_queued_in_the_admin_train_decode_
         experiment = Experiment.objects.get()
         runs = wait_for(lambda: _evaluated(experiment), TIMEOUT_S, "four evaluations", worker)
         job = _decode_in_the_admin(alice, runs[-1], worker)
+        no_gpu = _cuda_on_a_worker_without_one(corpus, worker)
+    if no_gpu is not None:
+        assert no_gpu["status"] == "failed" and no_gpu["device"] == ""
+        assert "asks for --device cuda, which worker test-" in no_gpu["error"]
     assert job.status == "succeeded", (job.error, "".join(log)[-3000:])
     assert job.decodings.count() == 3 and job.worker.startswith("test-")
     run_page = alice.get(reverse("admin:models_core_trainingrun_change", args=[runs[-1].pk]))
