@@ -249,7 +249,7 @@ class CorpusImportAdmin(admin.ModelAdmin):
 
     @admin.display(description="progress")
     def progress_bar(self, job: CorpusImport):
-        return display.progress_bar(job.progress, 1, job.status)
+        return display.job_progress(job)
 
     @admin.display(description="files")
     def files_imported(self, job: CorpusImport):

@@ -140,7 +140,7 @@ class DecodeJobAdmin(admin.ModelAdmin):
 
     @admin.display(description="progress")
     def progress_bar(self, job: DecodeJob):
-        return display.progress_bar(job.progress, 1, f"{100 * job.progress:.0f}%")
+        return display.job_progress(job)
 
     @admin.display(description="sentences")
     def sentences_made(self, job: DecodeJob):

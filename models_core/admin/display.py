@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils import timezone
 from django.utils.html import format_html
 
 # Pages of work in progress reload themselves this often (seconds).
@@ -36,3 +37,12 @@ def progress_bar(done: float, total: float, text: str = "") -> str:
         total or 1,
         text or f"{done:g}/{total:g}",
     )
+
+
+def job_progress(job) -> str:
+    """A queued job's bar (decode job, corpus import): its share done and its state, with the
+    time it has been running (the engine reports no finer progress for one call)."""
+    text = job.status
+    if job.status == "running" and job.started_at:
+        text = f"running for {duration((timezone.now() - job.started_at).total_seconds())}"
+    return progress_bar(job.progress, 1, text)

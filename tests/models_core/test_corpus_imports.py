@@ -5,11 +5,14 @@ of the ``default`` queue imports the rest (here the task runs in this process; t
 worker is in test_researcher_loop.py). Carol is staff without the import permission.
 """
 
+import datetime
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import escape
 
 from models_core import services
@@ -210,3 +213,15 @@ def test_staff_without_the_import_permission_cannot_import(client, small_book, d
     assert uploads_left(data_dir) == [] and not CorpusImport.objects.exists()
     client.logout()
     assert client.get(ADD).status_code == 302
+
+
+def test_a_running_import_shows_how_long_it_has_run_and_reloads_itself(alice):
+    job = CorpusImport.objects.create(
+        name="long", origin="server", paths=[], vocab_size=5, min_len=1, max_len=2,
+        test_fraction=0.1, status="running",
+        started_at=timezone.now() - datetime.timedelta(seconds=75),
+    )  # fmt: skip
+    listed = alice.get(reverse("admin:models_core_corpusimport_changelist")).content.decode()
+    assert "running for 1m 1" in listed  # 1m 15s, or a second more
+    page = alice.get(reverse("admin:models_core_corpusimport_change", args=[job.pk]))
+    assert '<meta http-equiv="refresh" content="5">' in page.content.decode()

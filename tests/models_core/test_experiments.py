@@ -63,6 +63,10 @@ def test_one_form_queues_the_four_models_once_even_on_a_double_click(
     assert {(r.preset, r.total_steps, r.config["train"]["seed"]) for r in runs} == {("tiny", 30, 7)}
     assert {r.config["train"]["device"] for r in runs} == {"cpu"}
     assert (experiment.preset, experiment.steps, experiment.seed) == ("tiny", 30, 7)
+    page = alice.get(first["Location"]).content.decode()  # its page, to watch the four
+    assert '<meta http-equiv="refresh" content="5">' in page
+    assert f"{COMPARE}?experiment={experiment.pk}" in page
+    assert page.count('<progress value="0" max="30"') == 4
     assert experiment.name == "buster, tiny, 30 steps, seed 7"
     assert sent == [([run.pk], run.task_id) for run in TrainingRun.objects.order_by("pk")]
     assert {name for name, _, _ in sent.tasks} == {enqueue.TRAIN_TASK}
@@ -114,6 +118,11 @@ def test_bob_and_outsiders_reach_none_of_it(client, corpus):
         reverse("admin:models_core_experiment_change", args=[experiment.pk]),
         f"{COMPARE}?experiment={experiment.pk}",
         reverse("admin:models_core_trainingrun_compare_image", args=["png"]) + f"?runs={run.pk}",
+        reverse("admin:models_core_corpusimport_add"),
+        reverse("admin:models_core_corpusimport_changelist"),
+        reverse("admin:models_core_decodejob_add") + f"?run={run.pk}",
+        reverse("admin:models_core_decodejob_changelist"),
+        reverse("admin:models_core_decoding_changelist"),
     ]
     for url in urls:
         assert client.get(url).status_code == 302
