@@ -255,7 +255,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
             f"{reverse('admin:models_core_trainingrun_compare')}?runs={ids}"
         )
 
-    @admin.action(description="Cancel the selected runs")
+    @admin.action(description="Cancel the selected runs", permissions=["change"])
     def cancel_runs(self, request, queryset):
         for run in queryset:
             services.run_cancel(run)
@@ -263,7 +263,8 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     @admin.action(
         description="Resume the selected runs from their last checkpoint "
-        "(failed, cancelled, or running without news from their worker)"
+        "(failed, cancelled, or running without news from their worker)",
+        permissions=["change"],
     )
     def resume_runs(self, request, queryset):
         resumed = sum(services.run_resume(run) for run in queryset)
