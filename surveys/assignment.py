@@ -2,7 +2,8 @@
 
 The plan is a pure function of the candidates and a seeded generator (:func:`plan_questions`,
 :func:`place_checks`, :func:`check_material`); :func:`ensure_plan` is the database wrapper that
-reads the loads, locks the survey row, and writes the plan as :class:`Assignment` rows.
+reads the loads, locks the survey row, and writes the plan as :class:`Assignment` rows (once per
+rater: later pages read the plan without the lock).
 
 The rules (the paper's Sect. 3.2–3.3 protocol, as a careful crowd study runs it):
 
@@ -234,23 +235,41 @@ def _candidates(survey: Survey, rater: Rater) -> tuple[list[Candidate], dict[str
     return candidates, dict(group_loads), items
 
 
-def ensure_plan(rater: Rater, now: datetime) -> None:
-    """Give `rater` the rest of their plan (all of it on their first visit).
+def rater_slots(rater: Rater) -> list[Assignment]:
+    """The rater's planned pages (questions and checks) in page order, with their items."""
+    return list(rater.assignments.select_related("item").order_by("position"))
 
-    Runs with the survey row locked (PostgreSQL; SQLite serialises writers), so concurrent
-    raters see each other's reservations and the balance holds.
+
+def _needs_plan(survey: Survey, slots: list[Assignment]) -> bool:
+    """Whether a plan must be drawn: no page left to answer and fewer answers than the cap."""
+    if any(s.answered_at is None for s in slots):
+        return False  # reservations still held
+    answered_questions = sum(not s.is_check for s in slots)
+    return answered_questions < survey.cap_per_rater
+
+
+def ensure_plan(rater: Rater, now: datetime) -> list[Assignment]:
+    """Give `rater` the rest of their plan (all of it on their first visit); their slots, as
+    :func:`rater_slots` reads them.
+
+    Drawing a plan locks the survey row (PostgreSQL; SQLite serialises writers), so concurrent
+    raters see each other's reservations and the balance holds. Only drawing does: a rater with
+    a page left to answer, or with the cap answered, reads their slots without the lock, so the
+    survey is locked once per rater (again only for one whose reservations expired), not on
+    every page.
     """
+    slots = rater_slots(rater)
+    if not _needs_plan(rater.survey, slots):
+        return slots
     with transaction.atomic():
         survey = Survey.objects.select_for_update().get(pk=rater.survey_id)
         release_expired(survey, now)
-        slots = list(rater.assignments.select_related("item"))
+        slots = rater_slots(rater)  # again, under the lock: another request may have planned
+        if not _needs_plan(survey, slots):
+            return slots
         answered = [s for s in slots if s.answered_at]
-        if len(slots) > len(answered):  # reservations still held: nothing to draw
-            return
         answered_questions = [s for s in answered if not s.is_check]
         need = survey.cap_per_rater - len(answered_questions)
-        if need <= 0:
-            return
         rng = random.Random(f"{rater.plan_seed}:{len(answered)}")
         candidates, group_loads, items = _candidates(survey, rater)
         taken = Counter(_group(s.item, survey.is_pairwise) for s in answered_questions)
@@ -259,7 +278,7 @@ def ensure_plan(rater: Rater, now: datetime) -> None:
             sides=survey.is_pairwise,
         )  # fmt: skip
         if not planned:
-            return
+            return slots
         done = Counter(s.kind for s in answered if s.is_check)
         checks = [Assignment.Kind.INSTRUCTED] * (survey.instructed_checks - done["instructed"])
         checks += [Assignment.Kind.GOLD] * (survey.gold_checks - done["gold"])
@@ -268,6 +287,7 @@ def ensure_plan(rater: Rater, now: datetime) -> None:
             _slots(survey, rater, planned, place_checks(len(planned), checks, rng), items, rng,
                    start)
         )  # fmt: skip
+    return rater_slots(rater)
 
 
 def _slots(

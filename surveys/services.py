@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from surveys.assignment import LEFT, RIGHT, ensure_plan
+from surveys.assignment import LEFT, RIGHT, ensure_plan, rater_slots
 from surveys.exclusion import ExclusionRule
 from surveys.models import Assignment, Item, Rater, Response, Survey, new_seed
 
@@ -214,8 +214,7 @@ def rater_start(
                 created_at=now,
                 last_seen_at=now,
             )
-            ensure_plan(rater, now)
-            if not rater.assignments.exists():
+            if not ensure_plan(rater, now):
                 raise SurveyUnavailable(
                     "This survey has all the answers it needs. Thank you for your interest."
                 )
@@ -256,8 +255,9 @@ def rater_next(rater: Rater) -> Page:
     now = timezone.now()
     if rater.finished_at is None:
         _check_open(survey)
-        ensure_plan(rater, now)
-    slots = list(rater.assignments.select_related("item").order_by("position"))
+        slots = ensure_plan(rater, now)
+    else:
+        slots = rater_slots(rater)
     pending = [s for s in slots if s.answered_at is None]
     Rater.objects.filter(pk=rater.pk).update(last_seen_at=now)
     if not pending:
