@@ -199,6 +199,9 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_QUEUES = (Queue("default"), Queue("gpu"))
 # Training and decoding run on GPU workers (celery -Q gpu --concurrency 1, one per GPU).
 CELERY_TASK_ROUTES = {"models_core.tasks.*": {"queue": "gpu"}}
+# Workers send again the queued work whose message the broker lost (a restart without
+# persistence) when they start and then this often, in seconds (0: only when they start).
+RECONCILE_INTERVAL_S = env.float("AUTOGEN_RECONCILE_S", default=60.0)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_SEND_TASK_EVENTS = False
 

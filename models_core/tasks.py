@@ -4,11 +4,16 @@
 
 Tasks are acknowledged late, so a worker that dies mid-run hands the task back and the next
 worker resumes the run from its last checkpoint; a worker restarted under the same name takes
-its runs back as soon as it is ready.
+its runs back as soon as it is ready. Every worker also sends again, when it starts and then
+every ``RECONCILE_INTERVAL_S``, the work the database holds queued whose message the broker lost
+(a broker restarted without persistence): `services.work_reconcile`.
 """
 
+import threading
+
 from celery import shared_task
-from celery.signals import worker_ready
+from celery.signals import worker_ready, worker_shutdown
+from django.conf import settings
 from django.db import connections
 
 from models_core import selectors, services
@@ -47,8 +52,25 @@ def import_corpus(self, import_id: int) -> dict:
     )
 
 
+_stop_reconciling = threading.Event()
+
+
 @worker_ready.connect
 def reclaim_runs(sender, **kwargs) -> None:
-    """A worker that starts under the name of one that died takes its runs and jobs back."""
+    """A worker that starts under the name of one that died takes its runs and jobs back, sends
+    again (in a thread of its own) the queued work whose message the broker lost, and keeps
+    checking for it every ``RECONCILE_INTERVAL_S`` (0: only now)."""
     services.worker_reclaim(sender.hostname)
     connections.close_all()  # opened in the main process: forked pool processes open their own
+    threading.Thread(
+        target=services.reconcile_forever,
+        args=(settings.RECONCILE_INTERVAL_S, _stop_reconciling),
+        kwargs={"app": sender.app},
+        name="reconcile",
+        daemon=True,
+    ).start()
+
+
+@worker_shutdown.connect
+def stop_reconciling(**kwargs) -> None:
+    _stop_reconciling.set()

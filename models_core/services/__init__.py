@@ -5,7 +5,8 @@ One module per concern, their public names gathered here (``services.run_create`
 (recording a training run), :mod:`.evaluation` (metrics and decoding), :mod:`.experiments`
 (the paper's four models together), :mod:`.corpus_imports` (imports on workers),
 :mod:`.decoding_jobs` (decoding on workers),
-:mod:`.enqueue` (sending to workers) and :mod:`.work` (what a worker does with a task).
+:mod:`.enqueue` (sending to workers), :mod:`.work` (what a worker does with a task) and
+:mod:`.reconcile` (sending again the queued work a broker lost).
 Reads live in :mod:`models_core.selectors`.
 """
 
@@ -58,6 +59,11 @@ from models_core.services.progress import (
     CURVE_POINTS_PER_EVAL,
     PROGRESS_SAVE_INTERVAL_S,
     RecordProgress,
+)
+from models_core.services.reconcile import (
+    broker_task_ids,
+    reconcile_forever,
+    work_reconcile,
 )
 from models_core.services.runs import (
     ANNEAL_ONLY_FOR_VAE_ANNEAL,
@@ -115,6 +121,7 @@ __all__ = [
     "RecordProgress",
     "RunSetup",
     "ServiceError",
+    "broker_task_ids",
     "corpus_import",
     "corpus_import_check_name",
     "corpus_import_enqueue",
@@ -132,6 +139,7 @@ __all__ = [
     "experiment_create",
     "experiment_submit",
     "objective_for",
+    "reconcile_forever",
     "run_cancel",
     "run_checkpoint_path",
     "run_config",
@@ -150,5 +158,6 @@ __all__ = [
     "run_trained",
     "run_work",
     "vocab_for",
+    "work_reconcile",
     "worker_reclaim",
 ]

@@ -9,10 +9,12 @@ new task) from the current one.
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 from celery import current_app
 from django.db import models, transaction
+from kombu.exceptions import OperationalError as BrokerUnreachable
 
 from models_core.models import CorpusImport, DecodeJob, TrainingRun
 
@@ -24,12 +26,23 @@ IMPORT_TASK = "models_core.tasks.import_corpus"
 # corpus imports need no GPU, so they are sent to `default`.
 IMPORT_QUEUE = "default"
 
+# What a task did is stored with what it worked on, never read from the result backend: sending
+# without waiting for a result also keeps a sender from subscribing to the result backend,
+# which blocks for many seconds while Redis is down.
+TASK_OPTIONS = {"ignore_result": True}
+
+logger = logging.getLogger(__name__)
+
 
 def send_on_commit(
     instance: models.Model, task: str, *, queue: str | None = None, store_id: bool = True
 ) -> None:
     """Send `task` with the pk of `instance` once the surrounding transaction commits; the
-    task id is stored in ``instance.task_id`` first unless `store_id` is False."""
+    task id is stored in ``instance.task_id`` first unless `store_id` is False.
+
+    A broker that cannot be reached is logged, not raised: what was queued is stored, and the
+    workers' reconciler (`models_core.services.reconcile`) sends it once the broker is back.
+    """
     model = type(instance)
     pk = instance.pk
 
@@ -38,7 +51,10 @@ def send_on_commit(
         if store_id:
             model.objects.filter(pk=pk).update(task_id=task_id)
         options = {"queue": queue} if queue else {}
-        current_app.send_task(task, args=[pk], task_id=task_id, **options)
+        try:
+            current_app.send_task(task, args=[pk], task_id=task_id, **TASK_OPTIONS, **options)
+        except BrokerUnreachable as exc:
+            logger.error("%s %s: the broker is unreachable (%s); sent later", task, pk, exc)
 
     transaction.on_commit(send)
 

@@ -54,7 +54,7 @@ def sent(monkeypatch) -> Sent:
     """Tasks sent to the broker, as (args, task_id), instead of sending them."""
     sent = Sent()
 
-    def send_task(name, args, task_id, queue=None):
+    def send_task(name, args, task_id, queue=None, **options):
         sent.append((args, task_id))
         sent.tasks.append((name, args, queue))
 

@@ -1,11 +1,13 @@
 """``manage.py runs [RUN] [--cancel | --resume]``: where training runs stand, from any machine
-that reaches the database (a cluster's login node, say)."""
+that reaches the database (a cluster's login node, say). ``runs --reconcile`` sends again the
+queued work whose message the broker lost (the workers also do it by themselves)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.core.management.base import CommandError
+from kombu.exceptions import OperationalError as BrokerUnreachable
 
 from models_core import selectors, services
 from models_core.management.commands._base import JsonCommand
@@ -59,10 +61,17 @@ class Command(JsonCommand):
             action="store_true",
             help="queue a failed, cancelled or silent run again, from its last checkpoint",
         )
+        action.add_argument(
+            "--reconcile",
+            action="store_true",
+            help="send again the queued runs, decode jobs and imports the broker lost",
+        )
         parser.add_argument("--experiment", type=int, help="only this experiment's runs")
         parser.add_argument("--limit", type=int, default=20, help="runs listed (default 20)")
 
     def handle(self, *args, **options):
+        if options["reconcile"]:
+            return self.reconcile(options)
         if options["run"] is None:
             if options["cancel"] or options["resume"]:
                 raise CommandError("--cancel and --resume need a run id.")
@@ -76,6 +85,18 @@ class Command(JsonCommand):
             )
         status = {**selectors.run_status(run), "decode_jobs": selectors.run_decode_jobs(run)}
         self.emit(options, status, _summary(status))
+
+    def reconcile(self, options) -> None:
+        if options["run"] is not None:
+            raise CommandError("--reconcile takes no run id: it looks at all queued work.")
+        try:
+            sent = services.work_reconcile()
+        except BrokerUnreachable as exc:
+            raise CommandError(f"The broker cannot be reached: {exc}") from None
+        summary = "; ".join(
+            f"{len(ids)} {kind.replace('_', ' ')} sent again" for kind, ids in sent.items()
+        )
+        self.emit(options, sent, summary)
 
     def list(self, options) -> None:
         experiment = options["experiment"]
