@@ -11,7 +11,8 @@ Two modes, chosen by ``AUTOGEN_ENV``:
 Variables: ``DATABASE_URL``, ``CELERY_BROKER_URL``, ``CELERY_RESULT_BACKEND``, ``SECRET_KEY``,
 ``DEBUG``, ``ALLOWED_HOSTS``, ``CSRF_TRUSTED_ORIGINS``, ``AUTOGEN_VAR_DIR``, ``AUTOGEN_DATA_DIR``,
 ``AUTOGEN_MAX_UPLOAD_MB``, ``SITE_URL``,
-``SECURE_SSL_REDIRECT``, ``SECURE_PROXY_SSL_HEADER``, ``LOG_LEVEL``.
+``SECURE_SSL_REDIRECT``, ``SECURE_PROXY_SSL_HEADER``, ``LOG_LEVEL``, ``CACHE_URL``,
+``AUTOGEN_RATE_LIMIT_*``, ``AUTOGEN_TRUSTED_PROXIES``.
 """
 
 import os
@@ -163,6 +164,10 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = PRODUCTION
 SECURE_HSTS_PRELOAD = PRODUCTION
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+# A refused CSRF check (a page left open too long, a form from elsewhere): a page that says to
+# reload, in the raters' words, instead of Django's technical one.
+CSRF_FAILURE_VIEW = "surveys.views.csrf_failure"
 if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
     # Only behind a proxy that sets this header itself (and strips it from clients).
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -204,6 +209,54 @@ CELERY_TASK_ROUTES = {"models_core.tasks.*": {"queue": "gpu"}}
 RECONCILE_INTERVAL_S = env.float("AUTOGEN_RECONCILE_S", default=60.0)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_SEND_TASK_EVENTS = False
+
+# Cache: rate-limit counters. CACHE_URL (django-environ's forms) if set; else the Redis broker
+# (shared by every web process and machine); else files under var/ (shared by the processes of
+# one machine; a per-process memory cache would let each gunicorn worker count alone).
+if env.str("CACHE_URL", default=""):
+    CACHES = {"default": env.cache_url("CACHE_URL")}
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CELERY_BROKER_URL,
+            "KEY_PREFIX": "autogen-cache",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
+
+RATE_PERIODS = {"s": 1, "m": 60, "h": 3600}
+
+
+def _rate(name: str, default: str) -> tuple[int, int] | None:
+    """A rate limit from the environment, "N/s", "N/m" or "N/h", as (N, seconds); "off": None."""
+    text = env.str(name, default=default).strip().lower()
+    if text in ("off", "0"):
+        return None
+    count, _, period = text.partition("/")
+    if not (count.isascii() and count.isdigit() and int(count) > 0 and period in RATE_PERIODS):
+        raise ImproperlyConfigured(f"{name}={text!r}: expected N/s, N/m or N/h (N > 0), or off")
+    return int(count), RATE_PERIODS[period]
+
+
+# Rate limits on the public rater pages (429 and a readable page beyond them). Generous: 200
+# raters behind one NAT answering every second or so stay well below the per-address limits.
+# A load test from one address at full speed may need them higher, or off.
+RATE_LIMIT_VARIABLES = {  # limit: (variable, default)
+    "entry_ip": ("AUTOGEN_RATE_LIMIT_ENTRY_PER_IP", "1000/m"),  # survey link and consent
+    "answer_ip": ("AUTOGEN_RATE_LIMIT_ANSWERS_PER_IP", "30000/m"),
+    "answer_token": ("AUTOGEN_RATE_LIMIT_ANSWERS_PER_TOKEN", "120/m"),
+}
+RATE_LIMITS = {name: _rate(*variable) for name, variable in RATE_LIMIT_VARIABLES.items()}
+# Proxies in front of the web server that append to X-Forwarded-For (nginx: 1): the client's
+# address is then the one they saw. 0: REMOTE_ADDR (a header clients set is never trusted).
+TRUSTED_PROXIES = env.int("AUTOGEN_TRUSTED_PROXIES", default=0)
 
 LOGGING = {
     "version": 1,

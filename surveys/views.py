@@ -25,6 +25,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from surveys.models import Rater, Survey, new_token
+from surveys.ratelimit import rate_limited
 from surveys.services import (
     MAX_EXTERNAL_ID,
     MAX_POSITION,
@@ -101,6 +102,20 @@ def _not_found(request: HttpRequest) -> HttpResponse:
     )
 
 
+@rater_page
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """A refused CSRF check (settings ``CSRF_FAILURE_VIEW``): a page left open too long, or a
+    form sent from another site. Says what to do, never why in Django's words (HTTP 403)."""
+    return _message(
+        request,
+        "Please reload the page",
+        "Please reload the page",
+        "This form was open too long or came from another site, so it could not be sent. "
+        "Please reload the page (or open your survey link again) and try again.",
+        status=403,
+    )
+
+
 def _bad_request(request: HttpRequest, survey_title: str, text: str) -> HttpResponse:
     return _message(request, survey_title, "Something went wrong", text, status=400)
 
@@ -140,6 +155,7 @@ def _platform_params(request: HttpRequest, survey: Survey) -> tuple[str, dict[st
 
 
 @rater_page
+@rate_limited("entry", methods=("GET", "POST"))
 @require_http_methods(["GET", "POST"])
 def survey_start(request: HttpRequest, survey_token: str) -> HttpResponse:
     survey = Survey.objects.filter(token=survey_token).first()
@@ -213,6 +229,7 @@ def _rater(token: str) -> Rater | None:
 
 
 @rater_page
+@rate_limited("answer", methods=("POST",), token_arg="rater_token")
 @require_http_methods(["GET", "POST"])
 def question(request: HttpRequest, rater_token: str) -> HttpResponse:
     rater = _rater(rater_token)
