@@ -97,6 +97,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Innermost: a rater page that loses its database gets a page to try again (HTTP 503).
+    "surveys.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "autogen.urls"

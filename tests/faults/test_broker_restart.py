@@ -15,10 +15,12 @@ import json
 from io import StringIO
 
 import pytest
+from celery import Celery
 from django.core.management import call_command
 
 from models_core import services
 from models_core.models import CorpusImport, DecodeJob, TrainingRun
+from models_core.services import enqueue, reconcile
 from tests.conftest import celery_worker
 from tests.models_core.worker_helpers import drain, wait_for, worker_env
 
@@ -139,3 +141,29 @@ def test_queued_runs_are_trained_after_the_broker_restarts(
         # Trained once: one training message of its current task id reached the worker.
         assert text.count(f"[{run.task_id}] received") == 1, text[-3000:]
     assert "its message was lost; sent again" in text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_embedded_brokers_messages_count_as_live(corpus, tmp_path, monkeypatch):
+    folder = tmp_path / "broker"
+    for sub in ("queue", "processed"):
+        (folder / sub).mkdir(parents=True)
+    monkeypatch.setenv("CELERY_BROKER_URL", "filesystem://localhost//")
+    app = Celery("autogen-embedded")
+    app.config_from_object("django.conf:settings", namespace="CELERY")
+    app.conf.broker_transport_options = {
+        "data_folder_in": str(folder / "queue"),
+        "data_folder_out": str(folder / "queue"),
+        "processed_folder": str(folder / "processed"),
+    }
+    app.conf.result_backend = f"file://{tmp_path}"
+    monkeypatch.setattr(enqueue, "current_app", app)
+    run = _runs(corpus, 1)[0]
+    services.run_enqueue(run)
+    run.refresh_from_db()
+    assert services.broker_task_ids(app) == {run.task_id}
+    assert reconcile.work_reconcile(app=app)["runs"] == []
+    for message in (folder / "queue").iterdir():
+        message.unlink()  # the folder was lost
+    assert reconcile.work_reconcile(app=app)["runs"] == [run.pk]
+    assert len(list((folder / "queue").iterdir())) == 1
