@@ -14,6 +14,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -29,6 +30,9 @@ PAIRWISE_CHOICES = (LEFT, RIGHT, "discard")
 MEANINGFULNESS_CHOICES = ("yes", "no")
 # What a page's "q" field may be: 1..this (a rater's pages are numbered from 1).
 MAX_POSITION = 10_000
+# A rater's last_seen_at is written at most this often: a write per page was a third of a page's
+# queries, and reservations count in minutes (the shortest is one), so it stays well inside one.
+LAST_SEEN_EVERY = timedelta(seconds=10)
 
 
 class SurveyError(Exception):
@@ -259,7 +263,7 @@ def rater_next(rater: Rater) -> Page:
     else:
         slots = rater_slots(rater)
     pending = [s for s in slots if s.answered_at is None]
-    Rater.objects.filter(pk=rater.pk).update(last_seen_at=now)
+    _seen(rater, now)
     if not pending:
         _finish(rater, now)
         return Page(None, len(slots), len(slots))
@@ -300,8 +304,15 @@ def rater_answer(rater: Rater, position: int, choice: str) -> bool:
                 left=slot.left, response_ms=slot.response_ms, created_at=now,
             )  # fmt: skip
         slot.save(update_fields=["answer", "answered_at", "response_ms"])
-        Rater.objects.filter(pk=rater.pk).update(last_seen_at=now)
+        _seen(rater, now)
     return True
+
+
+def _seen(rater: Rater, now: datetime) -> None:
+    """Record that the rater is here (at most every LAST_SEEN_EVERY; see release_expired)."""
+    if rater.last_seen_at is None or now - rater.last_seen_at >= LAST_SEEN_EVERY:
+        Rater.objects.filter(pk=rater.pk).update(last_seen_at=now)
+        rater.last_seen_at = now
 
 
 def _stored_answer(slot: Assignment, choice: str) -> str:

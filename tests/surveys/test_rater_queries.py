@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -15,19 +16,20 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from surveys import services
-from surveys.models import Survey
+from surveys.models import Rater, Survey
 from tests.surveys.rater_helpers import make_survey
 
 PAIRWISE, MEANINGFULNESS = Survey.Kind.PAIRWISE, Survey.Kind.MEANINGFULNESS
 HIDDEN = re.compile(r'<input type="hidden" name="(\w+)" value="([^"]*)">')
-# The rater with their survey; their slots with the items; last seen; the page shown.
-QUESTION_QUERIES = 4
+# The rater with their survey; their slots with the items; the page shown. (Last seen is
+# written at most every LAST_SEEN_EVERY: one more query then, held off here.)
+QUESTION_QUERIES = 3
 # The rater with their survey; in a transaction (a savepoint in the tests, two queries): the
-# slot, locked; the response; the slot; last seen.
-ANSWER_QUERIES = 7
-# The last page: the slots; last seen; in a transaction: the rater, locked; the slots; the
+# slot, locked; the response; the slot.
+ANSWER_QUERIES = 6
+# The last page: the rater; the slots; in a transaction: the rater, locked; the slots; the
 # rater finished. Once per rater.
-FINISH_QUERIES = 10
+FINISH_QUERIES = 8
 # The survey row read on its own: the planning lock (SQLite drops FOR UPDATE from the SQL).
 SURVEY_ROW = re.compile(r'FROM "surveys_survey" WHERE')
 
@@ -48,8 +50,9 @@ def consented(survey: Survey) -> tuple[Client, str, list[str]]:
 
 @pytest.mark.parametrize("kind", [PAIRWISE, MEANINGFULNESS])
 def test_each_page_takes_a_fixed_few_queries_and_only_planning_locks_the_survey(
-    db, kind, django_assert_max_num_queries
+    db, kind, django_assert_max_num_queries, monkeypatch
 ):
+    monkeypatch.setattr(services, "LAST_SEEN_EVERY", timedelta(hours=1))
     survey = make_survey(kind)
     for n in range(5):  # other raters first: what a page costs must not grow with them
         services.rater_start(survey, external_id=f"other-{n}")
@@ -88,3 +91,17 @@ def test_a_rater_whose_reservations_expired_is_planned_again_under_the_lock(db):
     assert rater.assignments.filter(answered_at__isnull=True).count() == (
         survey.cap_per_rater + survey.n_checks - 1
     )
+
+
+def test_last_seen_is_written_at_most_every_few_seconds(db):
+    survey = make_survey(PAIRWISE)
+    rater = services.rater_start(survey, external_id="p1")
+    seen = rater.last_seen_at
+    services.rater_next(rater)
+    rater.refresh_from_db()
+    assert rater.last_seen_at == seen
+    Rater.objects.filter(pk=rater.pk).update(last_seen_at=seen - services.LAST_SEEN_EVERY)
+    rater.refresh_from_db()
+    services.rater_answer(rater, services.rater_next(rater).slot.position, "left")
+    rater.refresh_from_db()
+    assert rater.last_seen_at > seen
