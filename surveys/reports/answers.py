@@ -9,6 +9,7 @@ from typing import TextIO
 
 from surveys import selectors
 from surveys.models import Response, Survey
+from surveys.reports.cells import csv_safe
 
 ANSWERS_PAIRWISE_HEADER = [
     "response", "rater", "rater_excluded", "item", "model_1", "model_2", "answer", "winner",
@@ -34,7 +35,8 @@ def answers_lines(survey: Survey) -> Iterator[str]:
 
     One row per answer, excluded raters too (flagged in ``rater_excluded``). Pairwise rows
     name the winner and the left-hand model (empty when unknown); meaningfulness rows give
-    ``meaningful`` as 1/0.
+    ``meaningful`` as 1/0. Text a spreadsheet would run as a formula (a rater id, an item key or
+    a model name starting with ``=``, ``+``, ``-``, ``@``) is quoted (`csv_safe`).
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -42,7 +44,7 @@ def answers_lines(survey: Survey) -> Iterator[str]:
     def line(values: list[object]) -> str:
         buffer.seek(0)
         buffer.truncate()
-        writer.writerow(values)
+        writer.writerow([csv_safe(value) for value in values])
         return buffer.getvalue()
 
     pairwise = survey.is_pairwise

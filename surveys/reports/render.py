@@ -28,6 +28,7 @@ from surveys.reports.build import (
     ReportUnavailable,
     SurveyReport,
 )
+from surveys.reports.cells import csv_safe_frame
 from surveys.reports.datasheet import datasheet, software_versions
 from surveys.reports.figures import _figures, _png_base64
 
@@ -48,8 +49,9 @@ def render(report: SurveyReport, fmt: str) -> str:
 
 
 def report_csv(report: SurveyReport) -> str:
-    """The main table, one row per pair (Table 2) or model (Table 4), machine units."""
-    return report.table.to_csv(index=False, lineterminator="\n")
+    """The main table, one row per pair (Table 2) or model (Table 4), machine units; text that a
+    spreadsheet would run as a formula is quoted (`csv_safe`)."""
+    return csv_safe_frame(report.table).to_csv(index=False, lineterminator="\n")
 
 
 def report_json(report: SurveyReport) -> str:
