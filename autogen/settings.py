@@ -12,7 +12,7 @@ Variables: ``DATABASE_URL``, ``CELERY_BROKER_URL``, ``CELERY_RESULT_BACKEND``, `
 ``DEBUG``, ``ALLOWED_HOSTS``, ``CSRF_TRUSTED_ORIGINS``, ``AUTOGEN_VAR_DIR``, ``AUTOGEN_DATA_DIR``,
 ``AUTOGEN_MAX_UPLOAD_MB``, ``SITE_URL``,
 ``SECURE_SSL_REDIRECT``, ``SECURE_PROXY_SSL_HEADER``, ``LOG_LEVEL``, ``CACHE_URL``,
-``AUTOGEN_RATE_LIMIT_*``, ``AUTOGEN_TRUSTED_PROXIES``.
+``AUTOGEN_RATE_LIMIT_*``, ``AUTOGEN_TRUSTED_PROXIES``, ``CONN_MAX_AGE``.
 """
 
 import os
@@ -121,7 +121,13 @@ TEMPLATES = [
 
 # PostgreSQL in production (psycopg 3), e.g. postgres://postgres@127.0.0.1:5432/autogen.
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+# Persistent connections (CONN_MAX_AGE seconds, 0: one per request): a rater page is three or
+# four sub-millisecond queries, and a new PostgreSQL connection per request (a server process
+# forked, authentication, Django's session setup) costs more than all of them. Each gunicorn
+# thread keeps its own. The health check tests a reused connection first, so one the database
+# dropped (a restart, an idle timeout) is replaced instead of failing the request.
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web process read while a worker writes progress.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
