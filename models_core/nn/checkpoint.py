@@ -10,6 +10,7 @@ resumes from them (`models_core.nn.train`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 from collections.abc import Sequence
@@ -31,8 +32,10 @@ __all__ = [
     "CHECKPOINT_NAME",
     "CHECKPOINT_VERSION",
     "Checkpoint",
+    "CheckpointWriteError",
     "Trained",
     "check_resumable",
+    "checkpoint_dir_ready",
     "checkpoint_path",
     "load_checkpoint",
     "load_trained",
@@ -121,9 +124,30 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 # -------------------------------------------------------------------------------- checkpoints
+class CheckpointWriteError(OSError):
+    """A checkpoint (or its folder) could not be written: a full disk, a folder that cannot be
+    written or is a file. The message names the path and the cause; the previous checkpoint,
+    if there is one, is untouched."""
+
+
+def checkpoint_dir_ready(directory: str | Path) -> Path:
+    """`directory`, created if needed; a `CheckpointWriteError` when it cannot be (a file
+    stands at its path or above it, no permission, a full disk)."""
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CheckpointWriteError(
+            exc.errno, f"cannot create the checkpoint folder {directory}: {exc.strerror or exc}"
+        ) from exc
+    return directory
+
+
 def save_checkpoint(ckpt: Checkpoint, path: Path) -> None:
     """Write to a temporary file beside `path`, fsync, then rename over it: a kill at any
-    moment leaves either the previous checkpoint or the new one, never a torn file."""
+    moment leaves either the previous checkpoint or the new one, never a torn file. A write
+    that fails (a full disk, a folder that cannot be written) removes the temporary file and
+    raises `CheckpointWriteError`, the previous checkpoint intact."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with tmp.open("wb") as f:
@@ -131,13 +155,28 @@ def save_checkpoint(ckpt: Checkpoint, path: Path) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)  # make the rename itself durable
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:
+        kept = f"; the previous one (step {_step_of(path)}) is kept" if path.exists() else ""
+        raise CheckpointWriteError(
+            exc.errno,
+            f"cannot write checkpoint {path} at step {ckpt['step']}: {exc.strerror or exc}{kept}",
+        ) from exc
     finally:
-        tmp.unlink(missing_ok=True)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
+def _step_of(path: Path) -> int | str:
+    """The step of the checkpoint at `path`, for a message ("?" when it cannot be read)."""
     try:
-        os.fsync(dir_fd)  # make the rename itself durable
-    finally:
-        os.close(dir_fd)
+        return load_checkpoint(path)["step"]
+    except Exception:
+        return "?"
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:

@@ -41,8 +41,10 @@ from models_core.nn.checkpoint import (
     CHECKPOINT_NAME,
     CHECKPOINT_VERSION,
     Checkpoint,
+    CheckpointWriteError,
     Trained,
     check_resumable,
+    checkpoint_dir_ready,
     checkpoint_path,
     load_checkpoint,
     load_trained,
@@ -64,6 +66,7 @@ __all__ = [
     "CURVE_COLUMNS",
     "CURVE_NAME",
     "Checkpoint",
+    "CheckpointWriteError",
     "StopTraining",
     "TqdmProgress",
     "TrainCallback",
@@ -586,7 +589,7 @@ def train(
         torch.set_num_threads(train_cfg.num_threads)
     ckpt_path = checkpoint_path(checkpoint_dir) if checkpoint_dir is not None else None
     if ckpt_path is not None:
-        ckpt_path.parent.mkdir(parents=True, exist_ok=True)
+        checkpoint_dir_ready(ckpt_path.parent)
     run = _Run(
         model_cfg,
         train_cfg,
