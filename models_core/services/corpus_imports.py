@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import SuspiciousFileOperation, ValidationError
 from django.core.validators import validate_slug
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -32,6 +32,10 @@ from models_core.services.enqueue import corpus_import_enqueue
 from models_core.services.errors import ServiceError
 
 UPLOADS = "uploads"
+UPLOAD_FALLBACK_NAME = "corpus.txt"
+# Characters of an upload's own name kept in its stored name (file systems stop at 255 bytes).
+MAX_STORED_NAME = 100
+MAX_SUFFIX = 10
 UPLOAD_TOO_LARGE = (
     "The files add up to {size:.1f} MB; the admin takes up to {limit:g} MB "
     "(AUTOGEN_MAX_UPLOAD_MB). Import larger corpora with manage.py import_corpus."
@@ -79,6 +83,20 @@ def _check_files(paths: Sequence[Path], shown: Sequence[str]) -> None:
             raise ServiceError(f"{name}: {exc.problem}") from None
 
 
+def _stored_name(name: str) -> str:
+    """A safe file name for an upload the browser calls `name` (any text: "../x", "/etc/x",
+    "..", 300 characters): its last part, reduced to letters, digits and ``-_.``, cut to
+    MAX_STORED_NAME characters keeping its extension."""
+    try:
+        safe = get_valid_filename(Path(name.replace("\\", "/")).name)
+    except SuspiciousFileOperation:  # nothing usable left ("", ".", "..")
+        return UPLOAD_FALLBACK_NAME
+    if len(safe) <= MAX_STORED_NAME:
+        return safe
+    suffix = Path(safe).suffix if len(Path(safe).suffix) <= MAX_SUFFIX else ""
+    return safe[: MAX_STORED_NAME - len(suffix)] + suffix
+
+
 def corpus_upload_store(files: Sequence[Upload]) -> list[str]:
     """Store uploaded `files` in a new folder under ``AUTOGEN_DATA_DIR/uploads`` (where workers
     read them) after checking their size and their start; their paths relative to the data
@@ -95,7 +113,7 @@ def corpus_upload_store(files: Sequence[Upload]) -> list[str]:
     stored, shown = [], []
     try:
         for i, upload in enumerate(files):
-            name = get_valid_filename(Path(upload.name).name) or "corpus.txt"
+            name = _stored_name(upload.name)
             path = target / f"{i:03d}-{name}"
             with path.open("wb") as out:
                 for chunk in upload.chunks():
