@@ -306,7 +306,9 @@ class _Parsed:
         parsed = cls(kind=kind)
         if survey is not None:
             parsed._load_known(survey)
-        reader = csv.reader(io.StringIO(text, newline=""))
+        # strict: a quote never closed (a file cut short) is an error, not a field that runs
+        # to the end of the file.
+        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
         header = parsed._header(reader, name)
         for line, row in _numbered(reader, parsed):
             if len(row) != len(header):

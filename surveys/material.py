@@ -469,7 +469,9 @@ def items_from_csv(
         text = imports._read_text(file, name)
     except ImportRefused as refused:
         raise ItemsRefused(str(refused)) from None
-    reader = csv.reader(io.StringIO(text, newline=""))
+    # strict: a quote never closed (a file cut short) is an error, not a field that runs
+    # to the end of the file.
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     header = _csv_header(reader, survey_kind_, name)
     pairwise = survey_kind_ == Survey.Kind.PAIRWISE
     items: list[ItemSpec] = []
