@@ -232,11 +232,11 @@ def rater_start(
 
 def _existing_rater(survey: Survey, external_id: str, token: str) -> Rater | None:
     if external_id:
-        found = survey.raters.filter(external_id=external_id).first()
+        found = survey.raters.filter(external_id=external_id).order_by().first()
         if found:
             return found
     if token:
-        return survey.raters.filter(token=token).first()
+        return survey.raters.filter(token=token).order_by().first()
     return None
 
 
@@ -281,10 +281,13 @@ def rater_answer(rater: Rater, position: int, choice: str) -> bool:
     _check_open(survey)
     now = timezone.now()
     with transaction.atomic():
+        # order_by(): Assignment's default ordering goes through rater to survey, which would
+        # join both tables to sort this one row.
         slot = (
             Assignment.objects.select_for_update(of=("self",))
             .select_related("item")
             .filter(rater=rater, position=position)
+            .order_by()
             .first()
         )
         if slot is None:
