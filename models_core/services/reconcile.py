@@ -6,8 +6,8 @@ lost embedded-broker folder) forgets every message: the runs, decode jobs and im
 ``queued`` in the database and no worker will ever hear of them. `work_reconcile` finds them
 by comparing each queued item's ``task_id`` (set when it was sent) with the task ids the
 broker holds (waiting in a queue, or delivered and not yet acknowledged), and sends each
-missing one again. A run marked running whose worker went silent (`run_reclaim_stale`) is
-queued again first.
+missing one again. A run marked running whose worker went silent (no progress for
+``STALE_AFTER``, no answer to a ping: `run_reclaim_stale`) is queued again first.
 
 Sending twice is safe, so the check need not be exact: a new task id is set with a
 compare-and-swap on the old one (two reconcilers at once send one message), and a worker that
@@ -108,18 +108,37 @@ def _resend(instance: models.Model, task: str, queue: str | None, app) -> bool:
     return bool(swapped)
 
 
+def _answering(app, workers: set[str]) -> set[str]:
+    """Which of the Celery nodes `workers` answer a ping within a second."""
+    if not workers:
+        return set()
+    replies = app.control.ping(destination=sorted(workers), timeout=1.0) or []
+    return {name for reply in replies for name in reply}
+
+
+def _reclaim_silent_runs(app) -> None:
+    """Queue again the runs marked running without progress for ``STALE_AFTER`` whose worker
+    does not answer a ping either (a worker busy in a long evaluation still answers, unless it
+    runs the ``solo`` pool, which answers nothing while it works)."""
+    stale = timezone.now() - STALE_AFTER
+    silent = list(
+        TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING).filter(
+            models.Q(heartbeat_at__isnull=True) | models.Q(heartbeat_at__lt=stale)
+        )
+    )
+    alive = _answering(app, {run.worker for run in silent if run.worker})
+    for run in silent:
+        if run.worker not in alive and run_reclaim_stale(run):
+            logger.warning("run %s: no news from worker %s; queued again", run.pk, run.worker)
+
+
 def work_reconcile(*, app=None) -> dict[str, list[int]]:
     """Send again the runs, decode jobs and imports marked queued whose message the broker has
-    lost, after queueing again the runs whose worker went silent; returns their ids by kind.
+    lost, after queueing again the runs whose worker went silent and does not answer; returns
+    the ids sent by kind.
     Nothing is sent when the broker's messages cannot be read (an unknown transport)."""
     app = app or current_app
-    stale = timezone.now() - STALE_AFTER
-    silent = TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING).filter(
-        models.Q(heartbeat_at__isnull=True) | models.Q(heartbeat_at__lt=stale)
-    )
-    for run in silent:
-        if run_reclaim_stale(run):
-            logger.warning("run %s: no news from worker %s; queued again", run.pk, run.worker)
+    _reclaim_silent_runs(app)
     live = broker_task_ids(app)
     sent: dict[str, list[int]] = {kind: [] for kind in QUEUED_WORK}
     if live is None:

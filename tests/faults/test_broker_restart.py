@@ -11,12 +11,15 @@ test_a_run_queued_from_the_command_line_survives_a_sigkilled_worker.)
 
 from __future__ import annotations
 
+import datetime
 import json
+import os
 from io import StringIO
 
 import pytest
 from celery import Celery
 from django.core.management import call_command
+from django.utils import timezone
 
 from models_core import services
 from models_core.models import CorpusImport, DecodeJob, TrainingRun
@@ -82,6 +85,26 @@ def test_reconcile_sends_again_only_the_queued_work_the_broker_lost(
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_run_whose_worker_is_gone_is_queued_again_and_a_live_ones_is_left_alone(
+    corpus, throwaway_redis, broker_app
+):
+    gone, busy = _runs(corpus, 2)
+    silent = timezone.now() - services.STALE_AFTER - datetime.timedelta(seconds=1)
+    TrainingRun.objects.filter(pk=gone.pk).update(
+        status="running", worker="gone@nowhere", heartbeat_at=silent, task_id="lost"
+    )
+    TrainingRun.objects.filter(pk=busy.pk).update(
+        status="running", worker="busy@somewhere", heartbeat_at=timezone.now(), task_id="live"
+    )
+    assert services.work_reconcile()["runs"] == [gone.pk]  # no answer to the ping either
+    gone.refresh_from_db()
+    busy.refresh_from_db()
+    assert gone.status == TrainingRun.Status.QUEUED and gone.task_id != "lost"
+    assert (busy.status, busy.task_id) == (TrainingRun.Status.RUNNING, "live")
+    assert throwaway_redis.queued("gpu") == 1
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_run_queued_while_the_broker_is_down_is_stored_and_sent_later(
     corpus, throwaway_redis, broker_app
 ):
@@ -117,11 +140,12 @@ def test_queued_runs_are_trained_after_the_broker_restarts(
     )
 
     def trained(runs):
-        return all(
-            TrainingRun.objects.get(pk=r.pk).status == TrainingRun.Status.SUCCEEDED for r in runs
-        )
+        """Trained, and evaluated (the task that follows): the worker is idle again."""
+        done = TrainingRun.objects.filter(pk__in=[r.pk for r in runs], status="succeeded")
+        return all("evaluation" in run.final_metrics for run in done) and len(done) == len(runs)
 
-    with celery_worker(env, queues="gpu") as worker:
+    name = f"faults-{os.getpid()}@localhost"
+    with celery_worker(env, queues="gpu", name=name) as worker:
         log = drain(worker)
         # The worker, as it starts, sends them again.
         wait_for(lambda: trained(lost), TRAIN_TIMEOUT_S, "the lost runs to be trained", worker)
@@ -133,6 +157,16 @@ def test_queued_runs_are_trained_after_the_broker_restarts(
         throwaway_redis.start()
         # The worker reconnects; its periodic check sends the run the broker never had.
         wait_for(lambda: trained(late), TRAIN_TIMEOUT_S, "the late run to be trained", worker)
+
+        # A run silent for long, whose worker still answers a ping, is left to that worker.
+        silent = timezone.now() - services.STALE_AFTER - datetime.timedelta(seconds=1)
+        quiet = _runs(corpus, 1)[0]
+        TrainingRun.objects.filter(pk=quiet.pk).update(
+            status="running", worker=name, heartbeat_at=silent, task_id="its own"
+        )
+        assert services.work_reconcile()["runs"] == []
+        quiet.refresh_from_db()
+        assert (quiet.status, quiet.task_id) == (TrainingRun.Status.RUNNING, "its own")
     text = "".join(log)
     for run in [*lost, *late]:
         run.refresh_from_db()
