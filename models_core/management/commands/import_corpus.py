@@ -1,7 +1,18 @@
-"""``manage.py import_corpus PATH [PATH …] --name NAME``: tokenise, filter, split, count."""
+"""``manage.py import_corpus PATH [PATH …] --name NAME``: tokenise, filter, split, count.
+
+``--source janeausten`` imports a named source instead of files: Jane Austen's six novels from
+Debian's ``r-cran-janeaustenr`` (``apt-get download``, no root), fetched once into
+``$AUTOGEN_VAR_DIR/cache``; ``--name`` defaults to the source's name.
+"""
+
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import CommandError
 
 from models_core import services
 from models_core.management.commands._base import JsonCommand
+from models_core.nn import janeausten
 from models_core.nn.corpus import (
     DEFAULT_MAX_LEN,
     DEFAULT_MIN_LEN,
@@ -10,14 +21,32 @@ from models_core.nn.corpus import (
     FORMATS,
 )
 
+# Named sources: name -> the function giving its text files, given a cache folder.
+SOURCES = {janeausten.SOURCE_NAME: janeausten.austen_books}
+PATHS_OR_SOURCE = "Give files to import or --source NAME, not both."
+NAME_NEEDED = "--name is needed when importing files."
+
+
+def source_cache() -> Path:
+    """Where named sources are fetched to, once (the product's own scratch, not the data)."""
+    return Path(settings.VAR_DIR) / "cache"
+
 
 class Command(JsonCommand):
-    help = "Prepare book text or one-sentence-per-line files into a named corpus."
+    help = (
+        "Prepare book text or one-sentence-per-line files (or a named source: --source "
+        "janeausten) into a named corpus."
+    )
 
     def add_arguments(self, parser):
         super().add_arguments(parser)
-        parser.add_argument("paths", nargs="+", metavar="PATH")
-        parser.add_argument("--name", required=True)
+        parser.add_argument("paths", nargs="*", metavar="PATH")
+        parser.add_argument(
+            "--source",
+            choices=sorted(SOURCES),
+            help="a named source instead of files: janeausten (Debian's r-cran-janeaustenr)",
+        )
+        parser.add_argument("--name", help="the corpus's name (default with --source: its name)")
         parser.add_argument("--format", dest="fmt", choices=FORMATS, default="auto")
         parser.add_argument("--vocab-size", type=int, default=DEFAULT_VOCAB_SIZE)
         parser.add_argument("--min-len", type=int, default=DEFAULT_MIN_LEN)
@@ -26,9 +55,16 @@ class Command(JsonCommand):
         parser.add_argument("--seed", type=int, default=0)
 
     def handle(self, *args, **options):
+        source = options["source"]
+        if bool(options["paths"]) == bool(source):
+            raise CommandError(PATHS_OR_SOURCE)
+        name = options["name"] or source
+        if not name:
+            raise CommandError(NAME_NEEDED)
+        paths = SOURCES[source](source_cache()) if source else options["paths"]
         corpus = services.corpus_import(
-            name=options["name"],
-            paths=options["paths"],
+            name=name,
+            paths=paths,
             fmt=options["fmt"],
             vocab_size=options["vocab_size"],
             min_len=options["min_len"],
