@@ -1,5 +1,5 @@
 # AutoGen Lab: every target creates .venv and installs what it needs on first use.
-# make demo   migrate, create the demo admin, start a Celery worker and the web server
+# make demo   real books, the paper's four models trained, two surveys open; serve (Ctrl-C stops)
 # make test   the whole test suite (PostgreSQL/Redis when DATABASE_URL/CELERY_BROKER_URL say so)
 # make lint   ruff check and format check
 # make bench  the benchmarks (figures printed, baselines measured in the same run)

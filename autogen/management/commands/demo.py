@@ -1,36 +1,50 @@
-"""``manage.py demo``: a working AutoGen Lab on one machine, nothing to install by hand.
+"""``manage.py demo``: the whole product on one machine, from real books to open surveys.
 
-Migrates the database, creates a demo researcher account, imports the paper's survey counts
-shipped in ``fixtures/surveys`` (so Tables 2 and 4 have reports to show), starts a Celery worker
-on the configured broker (the embedded one by default) and serves the site until Ctrl-C.
+Migrates the database, creates the demo admin account, imports the paper's-counts surveys
+(``fixtures/surveys``), imports Jane Austen's novels (or ``--corpus PATH``), starts a Celery
+worker, queues the paper's four models at the ``demo`` preset with a progress bar each, has
+the worker decode the two surveys' sentences, then serves the site until Ctrl-C (or SIGTERM),
+which stops the worker too. Run again, it reuses what is trained and decoded. The steps live
+in :mod:`autogen.demo`; this command only wires them to the terminal.
 """
 
-import os
+import json
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-DEMO_USERNAME = "admin"
-# A development-only account with a known password: the command refuses production mode.
-DEMO_PASSWORD = "admin"
+from autogen.demo.steps import (
+    DEMO_PASSWORD,
+    DEMO_USERNAME,
+    DemoPlan,
+    demo_complete,
+    demo_queue,
+    demo_stop_training,
+    demo_summary,
+    site_url,
+    summary_text,
+)
+from autogen.demo.training import DemoError, ProgressBars
+from autogen.demo.worker import LOG_NAME, log_tail, worker_start, worker_stop
+from models_core.nn.textfiles import CorpusError
+from models_core.services import ServiceError
+
+__all__ = ["DEMO_PASSWORD", "DEMO_USERNAME", "REFUSED_IN_PRODUCTION", "Command"]
+
 REFUSED_IN_PRODUCTION = (
     "The demo creates a known admin password; it refuses AUTOGEN_ENV=production."
-)
-# (survey name, kind, file): answers reconstructed from the paper's published counts.
-DEMO_SURVEYS = (
-    ("Paper Table 2 (reconstructed)", "pairwise", "paper-table-2.csv"),
-    ("Paper Table 4 (reconstructed)", "meaningfulness", "paper-table-4.csv"),
 )
 
 
 class Command(BaseCommand):
-    help = "Migrate, create the demo admin account, start a Celery worker and serve the site."
+    help = (
+        "Train the paper's four models on Jane Austen's novels, make and open the two surveys, "
+        "start a Celery worker and serve the site."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8000)
@@ -38,69 +52,60 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-serve", action="store_true", help="prepare everything, then exit (for tests)"
         )
+        parser.add_argument(
+            "--json", action="store_true", dest="as_json", help="print one JSON object (stdout)"
+        )
+        parser.add_argument(
+            "--fast", action="store_true", help="tiny models (a minute, for tests), not 'demo'"
+        )
+        parser.add_argument(
+            "--corpus", type=Path, metavar="PATH", help="a folder of plain-text books to use "
+            "instead of Jane Austen's novels (where apt-get is missing)",
+        )  # fmt: skip
 
-    def handle(self, *args, port: int, no_worker: bool, no_serve: bool, **options):
+    def handle(self, *args, port, no_worker, no_serve, as_json, fast, corpus, **_):
         if settings.PRODUCTION:
             raise CommandError(REFUSED_IN_PRODUCTION)
+        settings.SITE_URL = site_url(port)
+        # Progress and messages go to stderr with --json: stdout holds the one JSON object.
+        out = sys.stderr if as_json else self.stdout
+        say = lambda line: (out.write(line + "\n"), out.flush())  # noqa: E731
         call_command("migrate", interactive=False, verbosity=0)
-        self._ensure_demo_admin()
-        self._import_demo_surveys()
-        if no_serve:
-            self.stdout.write("Demo ready (not serving: --no-serve).")
-            return
         # A process manager's stop (SIGTERM) cleans up as Ctrl-C does: the worker goes too.
         signal.signal(signal.SIGTERM, _exit)
-        worker = None
+        plan = DemoPlan.fast(corpus) if fast else DemoPlan(books=corpus)
+        log = Path(settings.VAR_DIR) / LOG_NAME
+        worker, experiment = None, None
         try:
-            worker = None if no_worker else self._start_worker()
-            self.stdout.write(
-                f"AutoGen Lab demo: http://127.0.0.1:{port}/admin/ "
-                f"(user {DEMO_USERNAME!r}, password {DEMO_PASSWORD!r}); Ctrl-C stops it."
-            )
-            self.stdout.flush()
+            if not no_worker:
+                worker = worker_start(log)
+                say(f"Started a Celery worker (pid {worker.pid}); its log: {log}")
+            bars = ProgressBars(out, redraw=out.isatty())
+            worker_exit = worker.poll if worker is not None else (lambda: None)
+            try:
+                experiment = demo_queue(plan, say=say)
+                demo_complete(experiment, plan, say=say, bars=bars, worker_exit=worker_exit)
+            except (DemoError, CorpusError, ServiceError) as error:
+                if worker is not None and worker.poll() is not None:
+                    say(log_tail(log))
+                raise CommandError(str(error).splitlines()[0]) from None
+            summary = demo_summary(experiment)
+            if as_json:
+                self.stdout.write(json.dumps(summary))
+            else:
+                self.stdout.write(summary_text(summary))
+            if no_serve:
+                return
+            say(f"Serving {settings.SITE_URL}/admin/ ; Ctrl-C stops the server and the worker.")
             call_command("runserver", f"127.0.0.1:{port}", use_reloader=False)
         finally:
             signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second stop must not cut this
             if worker is not None:
-                _stop(worker)
-
-    def _ensure_demo_admin(self) -> None:
-        users = get_user_model()
-        if not users.objects.filter(username=DEMO_USERNAME).exists():
-            users.objects.create_superuser(DEMO_USERNAME, "admin@example.org", DEMO_PASSWORD)
-            self.stdout.write(f"Created demo account {DEMO_USERNAME!r}.")
-
-    def _import_demo_surveys(self) -> None:
-        from surveys.imports import responses_import
-
-        folder = Path(settings.BASE_DIR) / "fixtures" / "surveys"
-        for name, kind, filename in DEMO_SURVEYS:
-            # A re-import skips the answers already stored: running the demo again is a no-op.
-            summary = responses_import(survey_name=name, kind=kind, file=folder / filename)
-            if summary.responses_created:
-                self.stdout.write(f"Imported survey {name!r}: {summary.responses_created} answers.")
-
-    def _start_worker(self) -> subprocess.Popen:
-        command = [sys.executable, "-m", "celery", "-A", "autogen", "worker"]
-        command += ["-Q", "default,gpu", "--concurrency", "1", "--loglevel", "warning"]
-        # Its own process group: stopping the group stops its pool processes too.
-        worker = subprocess.Popen(command, start_new_session=True)
-        self.stdout.write(f"Started a Celery worker (pid {worker.pid}): " + " ".join(command[1:]))
-        self.stdout.flush()
-        return worker
+                stopped = demo_stop_training(experiment and experiment.pk)
+                if stopped:
+                    say(f"Stopping runs {stopped} at their next checkpoint; the next demo resumes.")
+                worker_stop(worker)
 
 
 def _exit(signum, frame) -> None:
     raise SystemExit(0)
-
-
-def _stop(worker: subprocess.Popen, grace_s: float = 30) -> None:
-    """Warm shutdown (a running task is given `grace_s` to finish), then kill the group."""
-    try:
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(timeout=grace_s)
-    except subprocess.TimeoutExpired:
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait()
-    except ProcessLookupError:
-        pass  # already gone
