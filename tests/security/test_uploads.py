@@ -97,8 +97,8 @@ def test_an_upload_is_stored_under_the_uploads_folder_whatever_its_name(data_dir
     assert stored.is_relative_to(uploads) and stored.parent.parent == uploads
     assert stored.read_bytes() == SENTENCES
     assert files_under(data_dir) == [stored]
-    outside = [p for p in tmp_path.rglob("*escape*") if not p.is_relative_to(data_dir)]
-    outside += [*tmp_path.parent.glob("*escape*"), *tmp_path.parent.parent.glob("*escape*")]
+    outside = [p for p in tmp_path.rglob("*escape.txt") if not p.is_relative_to(data_dir)]
+    outside += [*tmp_path.parent.glob("*escape.txt"), *tmp_path.parent.parent.glob("*escape.txt")]
     assert outside == []  # nothing beside the uploads folder, nor above it
     assert not Path("/tmp/absolute-escape.txt").exists()
     assert len(stored.name) <= 4 + MAX_STORED_NAME  # "000-" + the name
