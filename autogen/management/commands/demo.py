@@ -68,7 +68,7 @@ class Command(BaseCommand):
             raise CommandError(REFUSED_IN_PRODUCTION)
         settings.SITE_URL = site_url(port)
         # Progress and messages go to stderr with --json: stdout holds the one JSON object.
-        out = sys.stderr if as_json else self.stdout
+        out = sys.stderr if as_json else sys.stdout  # raw: the bars redraw with escapes
         say = lambda line: (out.write(line + "\n"), out.flush())  # noqa: E731
         call_command("migrate", interactive=False, verbosity=0)
         # A process manager's stop (SIGTERM) cleans up as Ctrl-C does: the worker goes too.
