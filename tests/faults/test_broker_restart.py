@@ -180,7 +180,7 @@ def test_queued_runs_are_trained_after_the_broker_restarts(
 @pytest.mark.django_db(transaction=True)
 def test_the_embedded_brokers_messages_count_as_live(corpus, tmp_path, monkeypatch):
     folder = tmp_path / "broker"
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (folder / sub).mkdir(parents=True)
     monkeypatch.setenv("CELERY_BROKER_URL", "filesystem://localhost//")
     app = Celery("autogen-embedded")
@@ -189,6 +189,7 @@ def test_the_embedded_brokers_messages_count_as_live(corpus, tmp_path, monkeypat
         "data_folder_in": str(folder / "queue"),
         "data_folder_out": str(folder / "queue"),
         "processed_folder": str(folder / "processed"),
+        "control_folder": str(folder / "control"),  # kombu's default is ./control
     }
     app.conf.result_backend = f"file://{tmp_path}"
     monkeypatch.setattr(enqueue, "current_app", app)
