@@ -16,7 +16,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.text import slugify
@@ -223,8 +223,16 @@ class SurveyAdmin(admin.ModelAdmin):
         return TemplateResponse(request, f"admin/surveys/survey/{template}", context)
 
     def _survey_for(self, request: HttpRequest, object_id: str, change: bool = False) -> Survey:
-        survey = get_object_or_404(Survey, pk=object_id)
+        """The survey `object_id` names, if the user may see (or `change`) it: 403 before any
+        lookup for those who may not (no answer tells them whether it exists), else 404 for an
+        id that is not a survey's (a number or not)."""
         allowed = self.has_change_permission if change else self.has_view_permission
+        if not allowed(request):
+            raise PermissionDenied
+        is_id = object_id.isascii() and object_id.isdigit()
+        survey = Survey.objects.filter(pk=int(object_id)).first() if is_id else None
+        if survey is None:
+            raise Http404(f"No survey has the id {object_id!r}.")
         if not allowed(request, survey):
             raise PermissionDenied
         return survey

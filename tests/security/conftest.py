@@ -149,9 +149,10 @@ def _model_of(route: str):
         return None
 
 
-def concrete_urls(world: World) -> list[tuple[str, str]]:
+def concrete_urls(world: World, object_id: str | None = None) -> list[tuple[str, str]]:
     """(route, url) for every URL pattern: its arguments filled with real objects of `world`
-    (the model's own object for admin URLs), so that an answer is about access, not a 404."""
+    (the model's own object for admin URLs), so that an answer is about access, not a 404;
+    or with `object_id` as every object's id (a missing or malformed one)."""
     found = []
     run = next(o for m, o in world.objects.items() if m.__name__ == "TrainingRun")
     for route, _pattern in url_patterns():
@@ -165,10 +166,11 @@ def concrete_urls(world: World) -> list[tuple[str, str]]:
         elif "<path:content_type_id>" in url:
             ct = ContentType.objects.get_for_model(Survey)
             url = f"admin/r/{ct.pk}/{world.survey.pk}/"
+        pk = object_id or (str(obj.pk) if obj is not None else "1")
         values = {
-            "object_id": str(obj.pk) if obj is not None else "1",
-            "id": str(obj.pk) if obj is not None else "1",
-            "pk": str(run.pk),
+            "object_id": pk,
+            "id": pk,
+            "pk": object_id if object_id and object_id.isdigit() else str(run.pk),
             "fmt": "csv",
             "survey_token": world.survey.token,
             "rater_token": world.rater.token,

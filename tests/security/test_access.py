@@ -107,11 +107,28 @@ def test_staff_without_permissions_get_403_on_every_researcher_url(world, charli
 
 
 def test_every_walked_url_is_a_working_page_for_a_superuser(world, alice):
-    """The 403s above are about permissions: the same URLs answer a superuser without a 5xx."""
+    """The 403s above are about permissions: the same URLs answer a superuser without a 5xx,
+    and so do the URLs of one object with an id that names nothing, or is not a number."""
     client = Client()
     client.force_login(alice)
-    for _route, url in concrete_urls(world):
+    for route, url in concrete_urls(world):
         assert client.get(url).status_code < 500, url
+        if route not in PUBLIC:  # (logging out would end the walk)
+            assert client.post(url).status_code < 500, url
+    for object_id in ("987654321", "abc", "-1"):
+        for route, url in concrete_urls(world, object_id):
+            if "<path:object_id>" in route or "<id>" in route:
+                assert client.get(url).status_code < 500, url
+                assert client.post(url).status_code < 500, url
+    assert client.get("/admin/").status_code == 200  # still logged in: the walk was real
+
+
+def test_staff_without_permissions_cannot_tell_whether_a_survey_exists(world, charlie):
+    client = Client()
+    client.force_login(charlie)
+    for object_id in (str(world.survey.pk), "987654321", "abc"):
+        for tail in ("report/view/", "report/csv/", "preview/"):
+            assert client.get(f"/admin/surveys/survey/{object_id}/{tail}").status_code == 403
 
 
 def test_view_only_staff_can_read_but_no_action_or_form_changes_anything(
