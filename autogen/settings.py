@@ -229,6 +229,9 @@ elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": CELERY_BROKER_URL,
             "KEY_PREFIX": "autogen-cache",
+            # A Redis that is down or unreachable costs a rater page half a second at most:
+            # the rate limits then let requests through (surveys/ratelimit.py).
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
         }
     }
 else:
