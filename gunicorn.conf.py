@@ -6,15 +6,18 @@ threads overlap those waits at the price of a few MB each, where a process more 
 Keep-alive holds a rater's connection between pages (a browser reuses it) without holding a
 thread. Measured with ``benchmarks/load_raters.py`` (see benchmarks/README.md, "Load").
 
-Variables: ``GUNICORN_WORKERS`` (default: 2 per core), ``GUNICORN_THREADS`` (default 4).
+Variables: ``GUNICORN_WORKERS`` (default: one per core: Python runs one thread at a time per
+process, so more processes than cores only contend with each other and with PostgreSQL),
+``GUNICORN_THREADS`` (default 8: a thread waits ~4 ms for each commit's disk flush, about what
+it spends on the CPU per page, so a handful per process keep the cores busy).
 Each thread holds its own persistent database connection (``CONN_MAX_AGE``): workers × threads
 connections per web server, to fit under PostgreSQL's ``max_connections``.
 """
 
 import os
 
-workers = int(os.environ.get("GUNICORN_WORKERS", 2 * (os.cpu_count() or 1)))
-threads = int(os.environ.get("GUNICORN_THREADS", 4))
+workers = int(os.environ.get("GUNICORN_WORKERS", os.cpu_count() or 1))
+threads = int(os.environ.get("GUNICORN_THREADS", 8))
 worker_class = "gthread"
 keepalive = 5  # seconds: longer than a rater's think time between pages
 backlog = 2048  # connections waiting for a thread in a burst (the kernel caps it at somaxconn)
