@@ -129,6 +129,9 @@ class CheckpointWriteError(OSError):
     written or is a file. The message names the path and the cause; the previous checkpoint,
     if there is one, is untouched."""
 
+    def __str__(self) -> str:
+        return self.strerror or super().__str__()  # the message alone, without "[Errno N]"
+
 
 def checkpoint_dir_ready(directory: str | Path) -> Path:
     """`directory`, created if needed; a `CheckpointWriteError` when it cannot be (a file

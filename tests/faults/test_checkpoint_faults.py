@@ -3,24 +3,32 @@ checkpoint stays intact (written to a temporary file, then renamed over it), so 
 resumes from it once the disk is fixed.
 
 A full disk is `torch.save` failing with ENOSPC part-way through its file (a tmpfs of a few
-bytes needs root to mount). A folder that cannot be written is a file standing where the run's
-folder should be, which stops root too; a read-only folder (chmod) is tested when the tests
-do not run as root, for whom permissions stop nothing.
+bytes needs root to mount). A folder that cannot be created is a file standing where the run's
+folder should be, which stops root too; a read-only folder (chmod) is written to by a forked
+child that drops root's privileges first, since permissions stop root from nothing.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import stat
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 import torch
 
 from models_core import services
 from models_core.models import TrainingRun
-from models_core.nn.checkpoint import CheckpointWriteError, checkpoint_path, load_checkpoint
-from models_core.nn.train import TrainCallback
+from models_core.nn.checkpoint import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_VERSION,
+    CheckpointWriteError,
+    checkpoint_path,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 STEPS = 4
 EVERY = 2  # checkpoints at step 2, then at the last
@@ -71,6 +79,7 @@ def test_a_full_disk_fails_the_run_and_keeps_the_last_checkpoint(run, monkeypatc
         "No space left on device",
         f"the previous one (step {EVERY}) is kept",
     )
+    assert run.error.startswith("CheckpointWriteError: cannot write checkpoint")  # one sentence
     assert load_checkpoint(checkpoint_path(run.directory))["step"] == EVERY  # intact, readable
     assert _leftovers(run.directory) == []  # the half-written file is gone
 
@@ -91,17 +100,51 @@ def test_a_run_whose_folder_cannot_be_made_fails_at_once_saying_why(run):
     assert run.directory.read_text() == "not a folder"
 
 
-class _ReadOnlyAfterFirstCheckpoint(TrainCallback):
-    def on_checkpoint(self, path, step) -> None:
-        path.parent.chmod(stat.S_IRUSR | stat.S_IXUSR)
+NOBODY = 65534  # the unprivileged user and group of Debian and most systems
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder")
-def test_a_folder_made_read_only_fails_the_run_and_keeps_the_last_checkpoint(run):
+def _as_unprivileged(task) -> str:
+    """Run `task` in a forked child that, when the tests run as root, first becomes nobody
+    (for whom a read-only folder is read-only); what it returns, or its error as text."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns to pytest
+        os.close(read)
+        try:
+            if os.geteuid() == 0:
+                os.setgroups([])
+                os.setgid(NOBODY)
+                os.setuid(NOBODY)
+            text = f"returned {task()!r}"
+        except BaseException as exc:
+            text = f"{type(exc).__name__}: {exc}"
+        os.write(write, text.encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        text = pipe.read().decode()
+    os.waitpid(pid, 0)
+    return text
+
+
+def test_a_read_only_folder_fails_the_write_and_keeps_the_last_checkpoint():
+    """Permissions for real, also when the tests run as root (the write is made as nobody)."""
+    top = Path(tempfile.mkdtemp(prefix="faults-"))  # not under pytest's root-only folder
     try:
-        with pytest.raises(CheckpointWriteError):
-            services.run_train(run, callbacks=[_ReadOnlyAfterFirstCheckpoint()])
-        _failed_with(run, "cannot write checkpoint", "Permission denied", f"(step {EVERY}) is kept")
-        assert load_checkpoint(checkpoint_path(run.directory))["step"] == EVERY
+        top.chmod(0o755)
+        path = checkpoint_path(top / "run")
+        (top / "run").mkdir()
+        good = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "step": EVERY}
+        save_checkpoint(good, path)
+        path.chmod(0o644)
+        (top / "run").chmod(0o555)  # readable, not writable
+
+        outcome = _as_unprivileged(lambda: save_checkpoint({**good, "step": STEPS}, path))
+
+        assert outcome.startswith("CheckpointWriteError: cannot write checkpoint"), outcome
+        assert "Permission denied" in outcome and f"(step {EVERY}) is kept" in outcome
+        assert load_checkpoint(path)["step"] == EVERY
+        assert _leftovers(top / "run") == []
     finally:
-        run.directory.chmod(stat.S_IRWXU)
+        (top / "run").chmod(0o755)
+        shutil.rmtree(top)
