@@ -833,6 +833,18 @@ def plan_from(options: argparse.Namespace) -> Plan:
     )
 
 
+def _check_rate_limits(options: argparse.Namespace) -> None:
+    """Say so when a rate limit would throttle the raters (they share one address)."""
+    from django.conf import settings
+
+    limits = getattr(settings, "RATE_LIMITS", {})
+    low = {name: rate for name, rate in limits.items() if rate and rate[0] * 60 / rate[1] < 1e5}
+    if low and not options.base_url:
+        print(f"warning: rate limits low enough to throttle this test: {low}")
+    print("rate limits: " + ", ".join(f"{n} {r[0]}/{r[1]} s" if r else f"{n} off"
+                                      for n, r in limits.items()))  # fmt: skip
+
+
 def benchmark(
     options: argparse.Namespace, base_url: str, env_note: str, server_pid: int | None = None
 ) -> bool:
@@ -844,6 +856,7 @@ def benchmark(
         f"load: {options.raters} raters over {len(surveys)} survey(s) ({', '.join(kinds)}; cap "
         f"{options.cap} + 2 checks), {think}, ramp {options.ramp:g} s; {env_note}"
     )
+    _check_rate_limits(options)
     print("load average before: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     before = cpu_use(server_pid)
     run = asyncio.run(
