@@ -15,7 +15,7 @@ import pytest
 from django.test import Client
 
 from surveys.models import TOKEN_BYTES, Assignment, Rater, Response, Survey
-from surveys.services import rater_start
+from surveys.services import ItemSpec, rater_start
 from tests.conftest import clean_env, run_python
 from tests.foundation.test_settings import production_env
 from tests.surveys.rater_helpers import leaks, make_survey
@@ -167,6 +167,33 @@ def test_no_page_of_a_rater_session_names_a_run_checkpoint_or_model(db, kind, se
         assert not leaks(text, survey), leaks(text, survey)
         found = [word for word in forbidden_words(survey, settings.DATA_DIR) if word in text]
         assert not found, found
+
+
+SCRIPT = "<script>alert(1)</script>"
+IMG = '"><img src=x onerror=alert(2)>'
+
+
+def test_sentences_title_and_instructions_are_escaped_on_rater_pages(db):
+    """Sentences come from items CSV files and models; title and instructions from staff."""
+    items = [
+        ItemSpec(
+            key=f"k{n}", model_1="A", text_1=f"{SCRIPT} one {n}", model_2="B",
+            text_2=f"{IMG} two {n}", source=f"the {SCRIPT} source {n}",
+        )
+        for n in range(6)
+    ]  # fmt: skip
+    survey = make_survey(
+        PAIRWISE, items=items, cap=2, instructed=0, gold=0, title=f"Study {SCRIPT}",
+        instructions=f"Read {IMG} carefully.",
+    )  # fmt: skip
+    browser = Browser()
+    first = browser.get(f"/s/{survey.token}/")
+    page = consent(browser, survey)
+    for response in (first, page):
+        text = body(response)
+        assert "<script>alert" not in text and "<img src=x" not in text
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert "&lt;img src=x onerror=alert(2)&gt;" in body(page)
 
 
 # --- Production headers and cookies ----------------------------------------------------------
