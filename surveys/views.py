@@ -130,7 +130,7 @@ def _question_url(rater: Rater) -> str:
 
 
 def _find_rater(survey: Survey, *, external_id: str = "", token: str = "") -> Rater | None:
-    raters = survey.raters.all()
+    raters = survey.raters.order_by()  # one row: no sort by the default ordering (see _rater)
     if external_id:
         return raters.filter(external_id=external_id).first()
     if token:
@@ -225,7 +225,9 @@ def _consent(request: HttpRequest, survey: Survey) -> HttpResponse:
 
 
 def _rater(token: str) -> Rater | None:
-    return Rater.objects.select_related("survey").filter(token=token).first()
+    # order_by(): without it first() sorts this one row by Rater's default ordering (survey,
+    # then external id), and compiling that ordering was a seventh of a rater page's CPU.
+    return Rater.objects.select_related("survey").filter(token=token).order_by().first()
 
 
 @rater_page
