@@ -225,7 +225,9 @@ def _candidates(survey: Survey, rater: Rater) -> tuple[list[Candidate], dict[str
     group_loads: Counter = Counter()
     for item in items:
         group_loads[_group(item, pairwise)] += item.load
-    seen = set(rater.assignments.filter(item__isnull=False).values_list("item_id", flat=True))
+    seen = set(
+        rater.assignments.filter(item__isnull=False).order_by().values_list("item_id", flat=True)
+    )
     limit = survey.overlap
     candidates = [
         Candidate(item.pk, _group(item, pairwise), item.load)

@@ -342,7 +342,7 @@ def _finish(rater: Rater, now) -> None:
         if rater.finished_at is not None:
             return
         rater.finished_at = now
-        slots = list(rater.assignments.all())
+        slots = list(rater.assignments.order_by())  # no join for the default ordering
         checks = [s for s in slots if s.is_check]
         reason = exclusion_rule(rater.survey).verdict(
             failed_instructed=sum(
