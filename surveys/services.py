@@ -281,17 +281,16 @@ def rater_answer(rater: Rater, position: int, choice: str) -> bool:
     _check_open(survey)
     now = timezone.now()
     with transaction.atomic():
-        # order_by(): Assignment's default ordering goes through rater to survey, which would
-        # join both tables to sort this one row.
-        slot = (
-            Assignment.objects.select_for_update(of=("self",))
-            .select_related("item")
-            .filter(rater=rater, position=position)
-            .order_by()
-            .first()
-        )
-        if slot is None:
-            raise SurveyError("This question is not part of your survey.")
+        # get(), not first(): first() would sort this one row, by Assignment's default ordering
+        # (through rater to survey: both joined) or by pk.
+        try:
+            slot = (
+                Assignment.objects.select_for_update(of=("self",))
+                .select_related("item")
+                .get(rater=rater, position=position)
+            )
+        except Assignment.DoesNotExist:
+            raise SurveyError("This question is not part of your survey.") from None
         if slot.answered_at is not None:
             return False
         allowed = PAIRWISE_CHOICES if survey.is_pairwise else MEANINGFULNESS_CHOICES

@@ -225,9 +225,12 @@ def _consent(request: HttpRequest, survey: Survey) -> HttpResponse:
 
 
 def _rater(token: str) -> Rater | None:
-    # order_by(): without it first() sorts this one row by Rater's default ordering (survey,
-    # then external id), and compiling that ordering was a seventh of a rater page's CPU.
-    return Rater.objects.select_related("survey").filter(token=token).order_by().first()
+    # get(), not first(): first() sorts this one row (by Rater's default ordering, survey then
+    # external id, or by pk), and compiling that ORDER BY was a fifth of a rater page's CPU.
+    try:
+        return Rater.objects.select_related("survey").get(token=token)
+    except Rater.DoesNotExist:
+        return None
 
 
 @rater_page
