@@ -324,26 +324,7 @@ class _Parsed:
         return parsed
 
     def _header(self, reader: Iterator[list[str]], name: str) -> list[str]:
-        required = REQUIRED_COLUMNS[self.kind]
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise ImportRefused(EMPTY_FILE.format(name=name, columns=",".join(required))) from None
-        except csv.Error as error:
-            header_error = CSV_SYNTAX.format(error=error)
-            raise ImportRefused(f"{name}: the header line {header_error}.") from None
-        header = [column.strip().lower() for column in header]
-        missing = [column for column in required if column not in header]
-        if missing:
-            raise ImportRefused(
-                MISSING_COLUMNS.format(
-                    name=name,
-                    missing=",".join(missing),
-                    kind=KIND_NAMES[self.kind],
-                    columns=",".join(required),
-                )
-            )
-        return header
+        return csv_header(reader, REQUIRED_COLUMNS[self.kind], name, KIND_NAMES[self.kind])
 
     def _load_known(self, survey: Survey) -> None:
         """Raters and items the survey already has, so the file is checked against them."""
@@ -636,3 +617,29 @@ def _side(item: _ItemSeen, model: str) -> Response.Side:
     if not model:
         return Response.Side.UNKNOWN
     return Response.Side.MODEL_1 if model == item.model_1 else Response.Side.MODEL_2
+
+
+def csv_header(
+    reader: Iterator[list[str]],
+    required: tuple[str, ...] | list[str],
+    name: str,
+    kind_name: str,
+    refused: type[Exception] = ImportRefused,
+) -> list[str]:
+    """The header line of a CSV upload, lower-cased, or `refused` saying what is wrong: an empty
+    file, a header that is not CSV, missing columns (the answers and the items imports)."""
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise refused(EMPTY_FILE.format(name=name, columns=",".join(required))) from None
+    except csv.Error as error:
+        raise refused(f"{name}: the header line {CSV_SYNTAX.format(error=error)}.") from None
+    header = [column.strip().lower() for column in header]
+    missing = [column for column in required if column not in header]
+    if missing:
+        raise refused(
+            MISSING_COLUMNS.format(
+                name=name, missing=",".join(missing), kind=kind_name, columns=",".join(required)
+            )
+        )
+    return header

@@ -42,7 +42,6 @@ from models_core.models import Decoding, TrainingRun
 from surveys import imports
 from surveys.imports import (
     CSV_SYNTAX,
-    EMPTY_FILE,
     EMPTY_VALUE,
     FIELD_COUNT,
     KIND_NAMES,
@@ -50,7 +49,6 @@ from surveys.imports import (
     MAX_MODEL,
     MAX_NAME,
     MAX_REPORTED_ERRORS,
-    MISSING_COLUMNS,
     MORE_BAD_ROWS,
     SAME_MODEL,
     TOO_LONG,
@@ -503,26 +501,8 @@ def items_from_csv(
 
 
 def _csv_header(reader, kind: Survey.Kind, name: str) -> list[str]:
-    required = CSV_COLUMNS[kind]
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise ItemsRefused(EMPTY_FILE.format(name=name, columns=",".join(required))) from None
-    except csv.Error as error:
-        header_error = CSV_SYNTAX.format(error=error)
-        raise ItemsRefused(f"{name}: the header line {header_error}.") from None
-    header = [column.strip().lower() for column in header]
-    missing = [column for column in required if column not in header]
-    if missing:
-        raise ItemsRefused(
-            MISSING_COLUMNS.format(
-                name=name,
-                missing=",".join(missing),
-                kind=f"{KIND_NAMES[kind]} items",
-                columns=",".join(required),
-            )
-        )
-    return header
+    kind_name = f"{KIND_NAMES[kind]} items"
+    return imports.csv_header(reader, CSV_COLUMNS[kind], name, kind_name, refused=ItemsRefused)
 
 
 def _csv_rows(reader, errors: list[tuple[int, str]]):
