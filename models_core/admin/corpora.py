@@ -200,7 +200,7 @@ class CorpusImportForm(forms.ModelForm):
 
 
 @admin.register(CorpusImport)
-class CorpusImportAdmin(admin.ModelAdmin):
+class CorpusImportAdmin(display.QueuedJobAdmin):
     form = CorpusImportForm
     list_display = ("id", "name", "origin", "status", "progress_bar", "corpus", "created_at")
     list_filter = ("status", "origin")
@@ -214,15 +214,6 @@ class CorpusImportAdmin(admin.ModelAdmin):
         "statistics", "created_at", "started_at", "finished_at",
     )  # fmt: skip
 
-    def get_fields(self, request, obj=None):
-        return self.add_fields if obj is None else self.readonly_fields
-
-    def get_readonly_fields(self, request, obj=None):
-        return () if obj is None else self.readonly_fields
-
-    def has_change_permission(self, request, obj=None):
-        return False  # an import is what was queued; its page shows how it went
-
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
         job, created = services.corpus_import_submit(
@@ -232,24 +223,7 @@ class CorpusImportAdmin(admin.ModelAdmin):
             paths=data.get("paths", []),
             **form.options(),
         )
-        if not created:
-            messages.info(request, f"This form was already sent: it queued {job}.")
-        obj.pk = job.pk
-        obj.refresh_from_db()
-
-    def response_add(self, request, obj, post_url_continue=None):
-        url = reverse("admin:models_core_corpusimport_change", args=[obj.pk])
-        return HttpResponseRedirect(url)
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        job = self.get_object(request, object_id)
-        active = job is not None and job.is_active
-        context = {"refresh_s": display.REFRESH_S if active else None, **(extra_context or {})}
-        return super().change_view(request, object_id, form_url, extra_context=context)
-
-    @admin.display(description="progress")
-    def progress_bar(self, job: CorpusImport):
-        return display.job_progress(job)
+        self.show_submitted(request, obj, job, created)
 
     @admin.display(description="files")
     def files_imported(self, job: CorpusImport):

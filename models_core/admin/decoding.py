@@ -10,8 +10,7 @@ from __future__ import annotations
 import uuid
 
 from django import forms
-from django.contrib import admin, messages
-from django.http import HttpResponseRedirect
+from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
@@ -94,7 +93,7 @@ class DecodeJobForm(forms.ModelForm):
 
 
 @admin.register(DecodeJob)
-class DecodeJobAdmin(admin.ModelAdmin):
+class DecodeJobAdmin(display.QueuedJobAdmin):
     form = DecodeJobForm
     list_display = (
         "id", "run", "mode", "n", "status", "progress_bar", "sentences_made", "created_at",
@@ -111,36 +110,11 @@ class DecodeJobAdmin(admin.ModelAdmin):
         "decodings_made",
     )  # fmt: skip
 
-    def get_fields(self, request, obj=None):
-        return self.add_fields if obj is None else self.readonly_fields
-
-    def get_readonly_fields(self, request, obj=None):
-        return () if obj is None else self.readonly_fields
-
-    def has_change_permission(self, request, obj=None):
-        return False  # a job is what was queued; its page shows how it went
-
     def save_model(self, request, obj, form, change):
         job, created = services.decode_job_submit(
             submission=form.cleaned_data.get("form_token") or uuid.uuid4(), **form.options()
         )
-        if not created:
-            messages.info(request, f"This form was already sent: it queued {job}.")
-        obj.pk = job.pk
-        obj.refresh_from_db()
-
-    def response_add(self, request, obj, post_url_continue=None):
-        return HttpResponseRedirect(reverse("admin:models_core_decodejob_change", args=[obj.pk]))
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        job = self.get_object(request, object_id)
-        active = job is not None and job.is_active
-        context = {"refresh_s": display.REFRESH_S if active else None, **(extra_context or {})}
-        return super().change_view(request, object_id, form_url, extra_context=context)
-
-    @admin.display(description="progress")
-    def progress_bar(self, job: DecodeJob):
-        return display.job_progress(job)
+        self.show_submitted(request, obj, job, created)
 
     @admin.display(description="sentences")
     def sentences_made(self, job: DecodeJob):

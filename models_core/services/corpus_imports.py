@@ -21,7 +21,6 @@ from django.conf import settings
 from django.core.exceptions import SuspiciousFileOperation, ValidationError
 from django.core.validators import validate_slug
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 from django.utils.text import get_valid_filename
 
 from models_core.models import Corpus, CorpusImport, JobStatus
@@ -30,6 +29,7 @@ from models_core.nn.textfiles import CorpusError
 from models_core.services.corpora import CORPUS_BAD_NAME, CORPUS_EXISTS, corpus_import
 from models_core.services.enqueue import corpus_import_enqueue
 from models_core.services.errors import ServiceError
+from models_core.services.jobs import job_claim, job_end, jobs_reclaim
 
 UPLOADS = "uploads"
 UPLOAD_FALLBACK_NAME = "corpus.txt"
@@ -210,14 +210,8 @@ def corpus_import_run(
 ) -> dict[str, Any]:
     """Import for `job` (the body of its task): claimed once, then succeeded with its corpus,
     or failed with the importer's one-line message and nothing stored."""
-    if task_id is not None and job.task_id != task_id:
-        return {"import": job.pk, "status": job.status, "skipped": True, "superseded": True}
-    claimed = CorpusImport.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
-        status=JobStatus.RUNNING, started_at=timezone.now(), worker=worker, error=""
-    )
-    job.refresh_from_db()
-    if not claimed:
-        return {"import": job.pk, "status": job.status, "skipped": True}
+    if (skipped := job_claim(job, key="import", task_id=task_id, worker=worker)) is not None:
+        return skipped
     try:
         corpus = corpus_import(
             name=job.name, paths=_absolute(job), fmt=job.fmt, vocab_size=job.vocab_size,
@@ -225,28 +219,15 @@ def corpus_import_run(
             test_fraction=job.test_fraction,
         )  # fmt: skip
     except Exception as exc:
-        CorpusImport.objects.filter(pk=job.pk).update(
-            status=JobStatus.FAILED, error=_one_line(job, exc), finished_at=timezone.now()
-        )
+        job_end(job, JobStatus.FAILED, error=_one_line(job, exc))
         _discard_uploads(job.origin, job.paths)
-        job.refresh_from_db()
         if not isinstance(exc, ServiceError | CorpusError):
             raise
         return {"import": job.pk, "status": job.status, "error": job.error}
-    CorpusImport.objects.filter(pk=job.pk).update(
-        status=JobStatus.SUCCEEDED, progress=1.0, corpus=corpus, finished_at=timezone.now()
-    )
-    job.refresh_from_db()
+    job_end(job, JobStatus.SUCCEEDED, corpus=corpus)
     return {"import": job.pk, "status": job.status, "corpus": corpus.name}
 
 
 def corpus_imports_reclaim(worker: str) -> list[int]:
     """Requeue and send again the imports that `worker` was running when it died."""
-    reclaimed = []
-    for job in CorpusImport.objects.filter(status=JobStatus.RUNNING, worker=worker):
-        if CorpusImport.objects.filter(pk=job.pk, status=JobStatus.RUNNING, worker=worker).update(
-            status=JobStatus.QUEUED
-        ):
-            corpus_import_enqueue(job)
-            reclaimed.append(job.pk)
-    return reclaimed
+    return jobs_reclaim(CorpusImport, worker, corpus_import_enqueue)

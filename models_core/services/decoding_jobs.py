@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from models_core.models import DecodeJob, Decoding, JobStatus, TrainingRun
 from models_core.nn.decode import DEFAULT_BEAM, INTERPOLATION_STEPS, STRATEGIES
@@ -16,6 +15,7 @@ from models_core.nn.textfiles import CorpusError
 from models_core.services.enqueue import decode_job_enqueue
 from models_core.services.errors import ServiceError
 from models_core.services.evaluation import DECODE_MODES, run_decode
+from models_core.services.jobs import job_claim, job_end, jobs_reclaim
 from models_core.services.runs import run_checkpoint_path
 
 INTERPOLATE_TWO = "interpolate takes two sentences, or none (two test sentences are drawn)."
@@ -95,14 +95,8 @@ def decode_job_submit(
 def decode_job_run(job: DecodeJob, *, task_id: str | None = None, worker: str = "") -> dict:
     """Decode for `job` (the body of its task): claimed once, then succeeded with its
     `Decoding` rows linked to it, or failed with the one-line reason."""
-    if task_id is not None and job.task_id != task_id:
-        return {"job": job.pk, "status": job.status, "skipped": True, "superseded": True}
-    claimed = DecodeJob.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
-        status=JobStatus.RUNNING, started_at=timezone.now(), worker=worker, error=""
-    )
-    job.refresh_from_db()
-    if not claimed:
-        return {"job": job.pk, "status": job.status, "skipped": True}
+    if (skipped := job_claim(job, key="job", task_id=task_id, worker=worker)) is not None:
+        return skipped
     try:
         decodings = run_decode(
             job.run, mode=job.mode, n=job.n, beam=job.beam, strategy=job.strategy,
@@ -111,32 +105,18 @@ def decode_job_run(job: DecodeJob, *, task_id: str | None = None, worker: str = 
         )  # fmt: skip
     except Exception as exc:
         refusal = isinstance(exc, ServiceError | CorpusError)
-        DecodeJob.objects.filter(pk=job.pk).update(
-            status=JobStatus.FAILED,
-            error=str(exc) if refusal else f"{type(exc).__name__}: {exc}",
-            finished_at=timezone.now(),
-        )
-        job.refresh_from_db()
+        error = str(exc) if refusal else f"{type(exc).__name__}: {exc}"
+        job_end(job, JobStatus.FAILED, error=error)
         if not refusal:
             raise
         return {"job": job.pk, "status": job.status, "error": job.error}
     batch = decodings[0].batch if decodings else None
     if batch is not None:
         Decoding.objects.filter(batch=batch).update(job=job)
-    DecodeJob.objects.filter(pk=job.pk).update(
-        status=JobStatus.SUCCEEDED, progress=1.0, batch=batch, finished_at=timezone.now()
-    )
-    job.refresh_from_db()
+    job_end(job, JobStatus.SUCCEEDED, batch=batch)
     return {"job": job.pk, "status": job.status, "decodings": len(decodings)}
 
 
 def decode_jobs_reclaim(worker: str) -> list[int]:
     """Requeue and send again the decode jobs that `worker` was running when it died."""
-    reclaimed = []
-    for job in DecodeJob.objects.filter(status=JobStatus.RUNNING, worker=worker):
-        if DecodeJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING, worker=worker).update(
-            status=JobStatus.QUEUED
-        ):
-            decode_job_enqueue(job)
-            reclaimed.append(job.pk)
-    return reclaimed
+    return jobs_reclaim(DecodeJob, worker, decode_job_enqueue)
