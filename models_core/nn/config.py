@@ -156,9 +156,9 @@ PRESETS: dict[str, Preset] = {
             batch_size=64, lr=1e-3, steps=5000, checkpoint_every=500, eval_every=500, log_every=10
         ),
     ),
-    # `manage.py demo`: the four paper models one after another in about ten minutes on two CPU
-    # cores (benchmarks/README.md), still ranked as the paper ranks them. Half of `small`'s work
-    # per token; Adam at 1e-3 as `small`.
+    # `manage.py demo`: the four paper models in about ten minutes on two CPU cores (its worker
+    # trains two at a time, one thread each), still ranked as the paper ranks them
+    # (benchmarks/README.md). Half of `small`'s work per token; Adam at 1e-3 as `small`.
     "demo": Preset(
         ModelConfig(vocab_size=6_004, embed_dim=96, hidden_dim=192, latent_dim=32),
         TrainConfig(

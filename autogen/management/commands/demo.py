@@ -48,7 +48,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8000)
-        parser.add_argument("--no-worker", action="store_true", help="do not start a worker")
+        parser.add_argument(
+            "--no-worker", action="store_true",
+            help="do not start a worker: one of yours, started with --include autogen.demo.tasks "
+            "(the demo's surveys task), does the work",
+        )  # fmt: skip
         parser.add_argument(
             "--no-serve", action="store_true", help="prepare everything, then exit (for tests)"
         )
