@@ -307,3 +307,12 @@ def test_a_submission_token_is_one_experiment(corpus, sent):
     )
     assert (created, created_again) == (True, False) and first.pk == again.pk
     assert Experiment.objects.count() == 1 and TrainingRun.objects.count() == 4
+
+
+@pytest.mark.parametrize(("steps", "anneal_steps"), [(1200, 600), (5, 2), (1_000_000, 20_000)])
+def test_the_annealed_vae_warms_up_by_half_way_through_a_short_run(corpus, steps, anneal_steps):
+    experiment = services.experiment_create(corpus=corpus, preset_name="tiny", steps=steps)
+    objectives = {run.objective: run.config["objective"] for run in experiment.runs.all()}
+    assert objectives["vae-anneal"]["anneal_steps"] == anneal_steps
+    assert objectives["vae-anneal"]["anneal"] == "linear"
+    assert {o["anneal"] for kind, o in objectives.items() if kind != "vae-anneal"} == {"constant"}
