@@ -84,7 +84,7 @@ def broker_app(throwaway_redis, monkeypatch) -> Celery:
     # Celery reads these variables before any setting.
     monkeypatch.setenv("CELERY_BROKER_URL", throwaway_redis.url)
     monkeypatch.setenv("CELERY_RESULT_BACKEND", throwaway_redis.url)
-    app = Celery("autogen-faults")
+    app = Celery("autogen-faults", set_as_current=False)  # never the app of later tests
     app.config_from_object("django.conf:settings", namespace="CELERY")
     # Fail fast while the broker is down (the default retries for about a second).
     app.conf.broker_connection_timeout = 1

@@ -183,7 +183,7 @@ def test_the_embedded_brokers_messages_count_as_live(corpus, tmp_path, monkeypat
     for sub in ("queue", "processed", "control"):
         (folder / sub).mkdir(parents=True)
     monkeypatch.setenv("CELERY_BROKER_URL", "filesystem://localhost//")
-    app = Celery("autogen-embedded")
+    app = Celery("autogen-embedded", set_as_current=False)  # never the app of later tests
     app.config_from_object("django.conf:settings", namespace="CELERY")
     app.conf.broker_transport_options = {
         "data_folder_in": str(folder / "queue"),
