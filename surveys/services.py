@@ -92,7 +92,7 @@ def survey_create(*, name: str, kind: str, items: Sequence[ItemSpec], design: De
         raise SurveyError(f"The cap must be at least 1 question per rater, not {design.cap}.")
     if design.overlap is not None and design.overlap < 1:
         raise SurveyError(f"The overlap must be at least 1 rater per item, not {design.overlap}.")
-    _check_platform(design)
+    survey_check_platform(design)
     pairwise = kind == Survey.Kind.PAIRWISE
     for spec in items:
         if pairwise and not (spec.model_2 and spec.text_1 and spec.text_2):
@@ -136,7 +136,8 @@ def _item(survey: Survey, spec: ItemSpec, pairwise: bool) -> Item:
     )  # fmt: skip
 
 
-def _check_platform(design: Design) -> None:
+def survey_check_platform(design: Design) -> None:
+    """Refuse an unknown platform, or another platform without its participant parameter."""
     if design.platform not in Survey.Platform.values:
         raise SurveyError(f"Unknown platform {design.platform!r}.")
     if design.platform == Survey.Platform.OTHER:
@@ -189,7 +190,8 @@ def survey_link(survey: Survey) -> str:
     return f"{settings.SITE_URL}/s/{survey.token}/"
 
 
-def _check_open(survey: Survey) -> None:
+def survey_check_open(survey: Survey) -> None:
+    """Refuse a draft or closed survey, saying so in words a rater reads (`SurveyUnavailable`)."""
     if survey.status == Survey.Status.DRAFT:
         raise SurveyUnavailable("This survey has not opened yet. Please come back later.")
     if survey.status == Survey.Status.CLOSED:
@@ -201,7 +203,7 @@ def rater_start(
 ) -> Rater:
     """The rater for this participant: their own session if they started before, else a new
     one with its plan. `token` makes a repeated consent (a double click) find its rater."""
-    _check_open(survey)
+    survey_check_open(survey)
     external_id = external_id.strip()[:MAX_EXTERNAL_ID]
     existing = _existing_rater(survey, external_id, token)
     if existing:
@@ -258,7 +260,7 @@ def rater_next(rater: Rater) -> Page:
     survey = rater.survey
     now = timezone.now()
     if rater.finished_at is None:
-        _check_open(survey)
+        survey_check_open(survey)
         slots = ensure_plan(rater, now)
     else:
         slots = rater_slots(rater)
@@ -278,7 +280,7 @@ def rater_answer(rater: Rater, position: int, choice: str) -> bool:
     """Store the rater's answer to page `position`; False if it was answered already (a double
     click, a second tab, the back button): the first answer stands and nothing changes."""
     survey = rater.survey
-    _check_open(survey)
+    survey_check_open(survey)
     now = timezone.now()
     with transaction.atomic():
         # get(), not first(): first() would sort this one row, by Assignment's default ordering

@@ -37,8 +37,8 @@ from surveys.services import (
     rater_answer,
     rater_next,
     rater_start,
+    survey_check_open,  # draft/closed, with its message
 )
-from surveys.services import _check_open as check_open  # draft/closed, with its message
 
 CONSENT_SALT = "surveys.rater.consent"
 CONSENT_MAX_AGE = 7 * 24 * 3600  # a consent form left open this long must be loaded again
@@ -174,7 +174,7 @@ def survey_start(request: HttpRequest, survey_token: str) -> HttpResponse:
     if rater is not None:
         return HttpResponseRedirect(_question_url(rater))
     try:
-        check_open(survey)
+        survey_check_open(survey)
     except SurveyUnavailable as error:
         return _unavailable(request, survey, error)
     consent = signing.dumps(

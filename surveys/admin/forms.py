@@ -47,7 +47,7 @@ def check_platform(form: forms.Form, data: dict) -> None:
         completion_url=data.get("completion_url") or "",
     )
     try:
-        services._check_platform(design)
+        services.survey_check_platform(design)
     except services.SurveyError as error:
         form.add_error(None, str(error))
 
