@@ -37,17 +37,7 @@ class Command(JsonCommand):
         run = selectors.run_get(options["run"])
         if options["queue"]:
             return self.queue(run, options)
-        decodings = services.run_decode(
-            run,
-            mode=options["mode"],
-            n=options["n"],
-            beam=options["beam"],
-            strategy=options["strategy"],
-            paper_filter=options["paper_filter"],
-            seed=options["seed"],
-            sentences=options["sentences"],
-            steps=options["steps"],
-        )
+        decodings = services.run_decode(run, **_decode_options(options))
         payload = {
             "run": run.pk,
             "model": run.label,
@@ -64,17 +54,7 @@ class Command(JsonCommand):
         self.emit(options, payload, "\n".join(lines))
 
     def queue(self, run, options) -> None:
-        job, _ = services.decode_job_submit(
-            run=run,
-            mode=options["mode"],
-            n=options["n"],
-            beam=options["beam"],
-            strategy=options["strategy"],
-            paper_filter=options["paper_filter"],
-            seed=options["seed"],
-            sentences=options["sentences"],
-            steps=options["steps"],
-        )
+        job, _ = services.decode_job_submit(run=run, **_decode_options(options))
         payload = {
             "job": job.pk,
             "run": run.pk,
@@ -88,3 +68,11 @@ class Command(JsonCommand):
             f"Decode job {job.pk} ({job.mode} with run {run.pk}) queued for a worker. "
             f"Follow it with: manage.py runs {run.pk}",
         )
+
+
+# What a decoding is asked to do, the same in-process and queued.
+DECODE_OPTIONS = ("mode", "n", "beam", "strategy", "paper_filter", "seed", "sentences", "steps")
+
+
+def _decode_options(options: dict) -> dict:
+    return {name: options[name] for name in DECODE_OPTIONS}
