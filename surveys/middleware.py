@@ -18,7 +18,7 @@ from django.db import InterfaceError, OperationalError, connections
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from surveys.views import CSP, REFERRER_POLICY
+from surveys.views import rater_headers
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +69,4 @@ class DatabaseUnavailableMiddleware:
         }
         response = render(request, RETRY_TEMPLATE, context, status=503)
         response["Retry-After"] = str(RETRY_AFTER_S)
-        response["Content-Security-Policy"] = CSP
-        response["Referrer-Policy"] = REFERRER_POLICY
-        response["Cache-Control"] = "no-store"
-        response["X-Frame-Options"] = "DENY"
-        return response
+        return rater_headers(response)

@@ -59,17 +59,21 @@ REFERRER_POLICY = "same-origin"
 TEMPLATES = "surveys/rater/"
 
 
+def rater_headers(response: HttpResponse) -> HttpResponse:
+    """The security headers of a rater page (a view's own CSP, if it set one, is kept)."""
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response["Referrer-Policy"] = REFERRER_POLICY
+    response["Cache-Control"] = "no-store"
+    response["X-Frame-Options"] = "DENY"
+    return response
+
+
 def rater_page(view):
     """Security headers on every rater page, whatever it answers."""
 
     @functools.wraps(view)
     def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        response = view(request, *args, **kwargs)
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response["Referrer-Policy"] = REFERRER_POLICY
-        response["Cache-Control"] = "no-store"
-        response["X-Frame-Options"] = "DENY"
-        return response
+        return rater_headers(view(request, *args, **kwargs))
 
     return wrapped
 
