@@ -5,7 +5,9 @@ and per rater token. Beyond a limit the page is HTTP 429 with a readable message
 Limits come from settings (``RATE_LIMITS``: ``(count, seconds)`` or None for off, from the
 ``AUTOGEN_RATE_LIMIT_*`` variables). Counters live in Django's cache (Redis when configured,
 else files under ``var/``: shared by every web process) in fixed windows of the limit's length.
-A cache that fails lets the request through: an outage of the counters must not stop raters.
+With Redis, all of a request's counters are counted in one round trip (a pipeline of INCR and
+EXPIRE NX per counter). A cache that fails lets the request through: an outage of the counters
+must not stop raters.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ TOO_MANY_TEXT = (
     "the page: your answers so far are saved."
 )
 MESSAGE_TEMPLATE = "surveys/rater/message.html"
+REDIS_BACKEND = "django.core.cache.backends.redis.RedisCache"
+DJANGO_OPTIONS = ("pool_class", "parser_class", "serializer")  # the cache's, not redis-py's
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -44,30 +48,75 @@ def client_ip(request: HttpRequest) -> str:
     return request.META.get("REMOTE_ADDR", "")[:64]
 
 
-def _hit(name: str, key: str) -> int | None:
-    """Count one request of `key` against limit `name`; the seconds until its window ends when
-    the limit is exceeded, else None."""
+def _window(name: str, key: str, now: float) -> tuple[str, int, int, float] | None:
+    """Limit `name` for `key` now: its counter's cache key, its count, its length in seconds
+    and when its window ends; None when the limit is off."""
     rate = settings.RATE_LIMITS.get(name)
     if rate is None:
         return None
     count, seconds = rate
-    now = time.time()
     window = int(now // seconds)
     digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-    cache_key = f"ratelimit:{name}:{digest}:{window}"
-    try:
-        cache.add(cache_key, 0, timeout=seconds + 1)
+    return f"ratelimit:{name}:{digest}:{window}", count, seconds, (window + 1) * seconds
+
+
+@functools.lru_cache(maxsize=4)
+def _redis(location: str, options: tuple):
+    """One client per Redis (and process: its pool opens new connections after a fork)."""
+    import redis
+
+    return redis.Redis.from_url(location, **dict(options))
+
+
+def _redis_of_cache():
+    """The Redis behind the cache, when it is Django's Redis cache (with one server), else
+    None. Django's cache makes three round trips per counter and a new client per call; one
+    pipeline for all of a request's counters makes one."""
+    config = settings.CACHES["default"]
+    location = config.get("LOCATION", "")
+    if config.get("BACKEND") != REDIS_BACKEND or not isinstance(location, str) or "," in location:
+        return None
+    options = {k: v for k, v in config.get("OPTIONS", {}).items() if k not in DJANGO_OPTIONS}
+    return _redis(location, tuple(sorted(options.items())))
+
+
+def _counts(keys: list[tuple[str, int]]) -> list[int]:
+    """Count one request against each (cache key, seconds) counter; the counts so far."""
+    client = _redis_of_cache()
+    if client is not None:
+        pipe = client.pipeline(transaction=False)
+        for key, seconds in keys:
+            full = cache.make_key(key)
+            pipe.incr(full)
+            pipe.expire(full, seconds + 1, nx=True)
+        return pipe.execute()[::2]
+    used = []
+    for key, seconds in keys:
+        cache.add(key, 0, timeout=seconds + 1)
         try:
-            used = cache.incr(cache_key)
+            used.append(cache.incr(key))
         except ValueError:  # expired between add and incr
-            cache.set(cache_key, 1, timeout=seconds + 1)
-            used = 1
+            cache.set(key, 1, timeout=seconds + 1)
+            used.append(1)
+    return used
+
+
+def _hits(limits: list[tuple[str, str]]) -> int | None:
+    """Count one request against each (limit name, key); the seconds until the first exceeded
+    limit's window ends, or None when none is exceeded."""
+    now = time.time()
+    windows = [w for w in (_window(name, key, now) for name, key in limits) if w is not None]
+    if not windows:
+        return None
+    try:
+        used = _counts([(key, seconds) for key, _, seconds, _ in windows])
     except Exception:  # the cache is down: let raters through, say so in the log
-        logger.warning("rate limit %s not counted: the cache failed", name, exc_info=True)
+        logger.warning("rate limits not counted: the cache failed", exc_info=True)
         return None
-    if used <= count:
-        return None
-    return max(1, math.ceil((window + 1) * seconds - now))
+    for (_, count, _, ends), n in zip(windows, used, strict=True):
+        if n > count:
+            return max(1, math.ceil(ends - now))
+    return None
 
 
 def too_many_requests(request: HttpRequest, retry_after: int) -> HttpResponse:
@@ -89,9 +138,10 @@ def rate_limited(
         @functools.wraps(view)
         def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             if request.method in methods:
-                retry = _hit(f"{scope}_ip", client_ip(request))
-                if retry is None and token_arg is not None:
-                    retry = _hit(f"{scope}_token", str(kwargs.get(token_arg, "")))
+                limits = [(f"{scope}_ip", client_ip(request))]
+                if token_arg is not None:
+                    limits.append((f"{scope}_token", str(kwargs.get(token_arg, ""))))
+                retry = _hits(limits)
                 if retry is not None:
                     return too_many_requests(request, retry)
             return view(request, *args, **kwargs)

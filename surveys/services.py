@@ -21,9 +21,10 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from surveys.assignment import LEFT, RIGHT, ensure_plan, rater_slots
+from surveys.assignment import LEFT, RIGHT, ensure_plan
 from surveys.exclusion import ExclusionRule
 from surveys.models import Assignment, Item, Rater, Response, Survey, new_seed
+from surveys.rater_sql import locked_slot, mark_shown, rater_progress, save_answer
 
 MAX_EXTERNAL_ID = 200
 PAIRWISE_CHOICES = (LEFT, RIGHT, "discard")
@@ -259,21 +260,20 @@ def rater_next(rater: Rater) -> Page:
     """The rater's next unanswered page, planning it first if needed; marks it shown."""
     survey = rater.survey
     now = timezone.now()
+    progress = rater_progress(rater)
     if rater.finished_at is None:
         survey_check_open(survey)
-        slots = ensure_plan(rater, now)
-    else:
-        slots = rater_slots(rater)
-    pending = [s for s in slots if s.answered_at is None]
+        if progress.needs_plan(survey.cap_per_rater):
+            ensure_plan(rater, now)  # (again) under the survey's lock: once per rater
+            progress = rater_progress(rater)
     _seen(rater, now)
-    if not pending:
+    slot = progress.current
+    if slot is None:
         _finish(rater, now)
-        return Page(None, len(slots), len(slots))
-    slot = pending[0]
+        return Page(None, progress.total, progress.total)
     if slot.shown_at is None:
-        Assignment.objects.filter(pk=slot.pk, shown_at__isnull=True).update(shown_at=now)
-        slot.shown_at = now
-    return Page(slot, len(slots) - len(pending) + 1, len(slots))
+        mark_shown(slot, now)
+    return Page(slot, progress.answered + 1, progress.total)
 
 
 def rater_answer(rater: Rater, position: int, choice: str) -> bool:
@@ -283,16 +283,9 @@ def rater_answer(rater: Rater, position: int, choice: str) -> bool:
     survey_check_open(survey)
     now = timezone.now()
     with transaction.atomic():
-        # get(), not first(): first() would sort this one row, by Assignment's default ordering
-        # (through rater to survey: both joined) or by pk.
-        try:
-            slot = (
-                Assignment.objects.select_for_update(of=("self",))
-                .select_related("item")
-                .get(rater=rater, position=position)
-            )
-        except Assignment.DoesNotExist:
-            raise SurveyError("This question is not part of your survey.") from None
+        slot = locked_slot(rater, position)
+        if slot is None:
+            raise SurveyError("This question is not part of your survey.")
         if slot.answered_at is not None:
             return False
         allowed = PAIRWISE_CHOICES if survey.is_pairwise else MEANINGFULNESS_CHOICES
@@ -304,10 +297,10 @@ def rater_answer(rater: Rater, position: int, choice: str) -> bool:
             slot.answer = choice
         else:
             Response.objects.create(
-                rater=rater, item=slot.item, answer=_stored_answer(slot, choice),
+                rater=rater, item_id=slot.item_id, answer=_stored_answer(slot, choice),
                 left=slot.left, response_ms=slot.response_ms, created_at=now,
             )  # fmt: skip
-        slot.save(update_fields=["answer", "answered_at", "response_ms"])
+        save_answer(slot)
         _seen(rater, now)
     return True
 

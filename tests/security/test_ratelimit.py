@@ -182,3 +182,29 @@ def test_a_bad_limit_stops_the_start_with_one_line(tmp_path):
     result = run_python("import django; django.setup()", env)
     assert result.returncode != 0
     assert "AUTOGEN_RATE_LIMIT_ENTRY_PER_IP='lots': expected N/s, N/m or N/h" in result.stderr
+
+
+def test_with_redis_a_request_counts_every_limit_in_one_round_trip_and_windows_expire(
+    survey, settings, monkeypatch
+):
+    if ratelimit._redis_of_cache() is None:
+        pytest.skip("the cache is not Redis here (the embedded default: files)")
+    limits(settings, answer_ip=(100, 60), answer_token=(100, 60))
+    client = ratelimit._redis_of_cache()
+    executed = []
+    pipeline = client.pipeline
+
+    def counting_pipeline(*args, **kwargs):
+        pipe = pipeline(*args, **kwargs)
+        original = pipe.execute
+        pipe.execute = lambda: executed.append(len(pipe.command_stack)) or original()
+        return pipe
+
+    monkeypatch.setattr(client, "pipeline", counting_pipeline)
+    browser = Browser()
+    page = consent(browser, survey)
+    assert post_answer(browser, page, "left").status_code == 303
+    assert executed == [4]  # one pipeline: INCR and EXPIRE for the address and the token
+    keys = client.keys("*ratelimit:answer_*")
+    assert len(keys) >= 2
+    assert all(0 < client.ttl(key) <= 61 for key in keys)

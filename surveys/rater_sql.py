@@ -1,0 +1,174 @@
+"""The rater pages' hot queries, in SQL written once.
+
+A question page and an answer run on every click of every rater (200 raters thinking 0.5-1.5 s
+ask ~400 pages a second: ``benchmarks/load_raters.py``). Through the ORM, compiling their
+queries took half of a page's CPU: reading the rater with their survey cost ~1 ms, their slots
+~2 ms; the same SQL, built once from the models' own tables and columns, ~0.2 ms each.
+
+Rows become model instances through ``Model.from_db`` after the backend's own converters (on
+SQLite: datetimes made aware, booleans), so callers get the objects the ORM would give. Fields
+not read here are deferred: a use of one costs a query, which the query-count tests in
+``tests/surveys/test_rater_queries.py`` would catch. Everything else (drawing a plan, finishing,
+the researchers' side) stays in the ORM.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection, models
+
+from surveys.models import Assignment, Item, Rater, Survey
+
+
+class Columns:
+    """Some columns of a model under a table alias: their SQL, and instances from rows."""
+
+    def __init__(self, model: type[models.Model], alias: str, skip: tuple[str, ...] = ()) -> None:
+        self.model = model
+        self.alias = alias
+        self.fields = [f for f in model._meta.concrete_fields if f.name not in skip]
+        self.names = {f.attname for f in self.fields}
+        self._converters: dict[str, list] = {}
+
+    @property
+    def table(self) -> str:
+        return f"{connection.ops.quote_name(self.model._meta.db_table)} {self.alias}"
+
+    @property
+    def sql(self) -> str:
+        quote = connection.ops.quote_name
+        return ", ".join(f"{self.alias}.{quote(f.column)}" for f in self.fields)
+
+    def converters(self) -> list[tuple[int, list]]:
+        """(column index, converters) for the columns the backend converts (none on
+        PostgreSQL), as the ORM's compiler applies them."""
+        if connection.vendor not in self._converters:
+            found = []
+            for index, f in enumerate(self.fields):
+                column = f.get_col(self.alias)
+                both = connection.ops.get_db_converters(column) + f.get_db_converters(connection)
+                if both:
+                    found.append((index, both))
+            self._converters[connection.vendor] = found
+        return self._converters[connection.vendor]
+
+    def instance(self, row: tuple | list, start: int = 0) -> models.Model:
+        """The instance made of ``row[start:start + len(self.fields)]``."""
+        values = list(row[start : start + len(self.fields)])
+        for index, converters in self.converters():
+            for convert in converters:
+                values[index] = convert(values[index], self.fields[index].get_col(self.alias),
+                                        connection)  # fmt: skip
+        return self.model.from_db(connection.alias, self.names, values)
+
+
+# Not read on rater pages: JSON (decoded on every read) and texts of other pages.
+RATER = Columns(Rater, "r", skip=("platform_data",))
+SURVEY = Columns(Survey, "s", skip=("material", "instructions", "exclusion_rule"))
+SLOT = Columns(Assignment, "a")
+ITEM = Columns(Item, "i", skip=("key", "created_at"))
+
+
+def _execute(sql: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def rater_by_token(token: str) -> Rater | None:
+    """The rater with this token, with their survey (one query)."""
+    rows = _execute(
+        f"SELECT {RATER.sql}, {SURVEY.sql} FROM {RATER.table} "
+        f"JOIN {SURVEY.table} ON s.id = r.survey_id WHERE r.token = %s",
+        [token],
+    )
+    if not rows:
+        return None
+    rater = RATER.instance(rows[0])
+    rater.survey = SURVEY.instance(rows[0], len(RATER.fields))
+    return rater
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a rater is in their plan."""
+
+    total: int  # pages planned (questions and checks)
+    answered: int
+    answered_questions: int  # answered pages that are not checks
+    current: Assignment | None  # the first unanswered page, with its item; None: all answered
+
+    def needs_plan(self, cap: int) -> bool:
+        """No page left to answer, and fewer answers than the cap: draw (the rest of) a plan."""
+        return self.current is None and self.answered_questions < cap
+
+
+def rater_progress(rater: Rater) -> Progress:
+    """The rater's pages counted, and their current page with its item (one query)."""
+    rows = _execute(
+        f"SELECT {SLOT.sql}, {ITEM.sql} FROM {SLOT.table} "
+        f"LEFT JOIN {ITEM.table} ON i.id = a.item_id WHERE a.rater_id = %s ORDER BY a.position",
+        [rater.pk],
+    )
+    answered_at = SLOT.fields.index(Assignment._meta.get_field("answered_at"))
+    kind = SLOT.fields.index(Assignment._meta.get_field("kind"))
+    answered = [row for row in rows if row[answered_at] is not None]
+    pending = next((row for row in rows if row[answered_at] is None), None)
+    current = None
+    if pending is not None:
+        current = SLOT.instance(pending)
+        current.rater = rater
+        if current.item_id is not None:
+            current.item = ITEM.instance(pending, len(SLOT.fields))
+    return Progress(
+        total=len(rows),
+        answered=len(answered),
+        answered_questions=sum(row[kind] == Assignment.Kind.QUESTION for row in answered),
+        current=current,
+    )
+
+
+def mark_shown(slot: Assignment, now: datetime) -> None:
+    """Record when the page was first shown (a reload keeps the first time)."""
+    column = connection.ops.quote_name(Assignment._meta.get_field("shown_at").column)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {connection.ops.quote_name(Assignment._meta.db_table)} SET {column} = %s "
+            f"WHERE id = %s AND {column} IS NULL",
+            [connection.ops.adapt_datetimefield_value(now), slot.pk],
+        )
+    slot.shown_at = now
+
+
+def locked_slot(rater: Rater, position: int) -> Assignment | None:
+    """The rater's page at `position`, locked until the transaction ends (SQLite: the whole
+    database is, for writing), or None."""
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    rows = _execute(
+        f"SELECT {SLOT.sql} FROM {SLOT.table} WHERE a.rater_id = %s AND a.position = %s{lock}",
+        [rater.pk, position],
+    )
+    if not rows:
+        return None
+    slot = SLOT.instance(rows[0])
+    slot.rater = rater
+    return slot
+
+
+def save_answer(slot: Assignment) -> None:
+    """Store the page's answer, its time and how long it took."""
+    quote = connection.ops.quote_name
+    columns = ("answer", "answered_at", "response_ms")
+    assignments = ", ".join(f"{quote(column)} = %s" for column in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(Assignment._meta.db_table)} SET {assignments} WHERE id = %s",
+            [
+                slot.answer,
+                connection.ops.adapt_datetimefield_value(slot.answered_at),
+                slot.response_ms,
+                slot.pk,
+            ],
+        )
