@@ -31,15 +31,9 @@ class Columns:
         self.fields = [f for f in model._meta.concrete_fields if f.name not in skip]
         self.names = {f.attname for f in self.fields}
         self._converters: dict[str, list] = {}
-
-    @property
-    def table(self) -> str:
-        return f"{connection.ops.quote_name(self.model._meta.db_table)} {self.alias}"
-
-    @property
-    def sql(self) -> str:
-        quote = connection.ops.quote_name
-        return ", ".join(f"{self.alias}.{quote(f.column)}" for f in self.fields)
+        quote = connection.ops.quote_name  # the same on every backend Django ships
+        self.table = f"{quote(model._meta.db_table)} {alias}"
+        self.sql = ", ".join(f"{alias}.{quote(f.column)}" for f in self.fields)
 
     def converters(self) -> list[tuple[int, list]]:
         """(column index, converters) for the columns the backend converts (none on
@@ -132,14 +126,8 @@ def rater_progress(rater: Rater) -> Progress:
 
 def mark_shown(slot: Assignment, now: datetime) -> None:
     """Record when the page was first shown (a reload keeps the first time)."""
-    column = connection.ops.quote_name(Assignment._meta.get_field("shown_at").column)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {connection.ops.quote_name(Assignment._meta.db_table)} SET {column} = %s "
-            f"WHERE id = %s AND {column} IS NULL",
-            [connection.ops.adapt_datetimefield_value(now), slot.pk],
-        )
     slot.shown_at = now
+    _update(slot, ("shown_at",), unless_set="shown_at")
 
 
 def locked_slot(rater: Rater, position: int) -> Assignment | None:
@@ -159,16 +147,33 @@ def locked_slot(rater: Rater, position: int) -> Assignment | None:
 
 def save_answer(slot: Assignment) -> None:
     """Store the page's answer, its time and how long it took."""
+    _update(slot, ("answer", "answered_at", "response_ms"))
+
+
+def insert(obj: models.Model) -> None:
+    """INSERT `obj` as ``obj.save()`` would (defaults, ``auto_now_add``, each backend's form
+    of each value), without compiling the ORM's query; its primary key is not read back."""
+    fields = [f for f in obj._meta.concrete_fields if not f.primary_key]
     quote = connection.ops.quote_name
-    columns = ("answer", "answered_at", "response_ms")
-    assignments = ", ".join(f"{quote(column)} = %s" for column in columns)
+    columns = ", ".join(quote(f.column) for f in fields)
+    marks = ", ".join(["%s"] * len(fields))
+    values = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+    _execute_write(f"INSERT INTO {quote(obj._meta.db_table)} ({columns}) VALUES ({marks})", values)
+
+
+def _update(obj: models.Model, names: tuple[str, ...], unless_set: str = "") -> None:
+    """UPDATE the fields `names` of `obj` in its row (only while `unless_set` is NULL)."""
+    quote = connection.ops.quote_name
+    fields = [obj._meta.get_field(name) for name in names]
+    assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
+    values = [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields]
+    where = f" AND {quote(obj._meta.get_field(unless_set).column)} IS NULL" if unless_set else ""
+    _execute_write(
+        f"UPDATE {quote(obj._meta.db_table)} SET {assignments} WHERE id = %s{where}",
+        [*values, obj.pk],
+    )
+
+
+def _execute_write(sql: str, params: list) -> None:
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {quote(Assignment._meta.db_table)} SET {assignments} WHERE id = %s",
-            [
-                slot.answer,
-                connection.ops.adapt_datetimefield_value(slot.answered_at),
-                slot.response_ms,
-                slot.pk,
-            ],
-        )
+        cursor.execute(sql, params)

@@ -24,7 +24,7 @@ from django.utils import timezone
 from surveys.assignment import LEFT, RIGHT, ensure_plan
 from surveys.exclusion import ExclusionRule
 from surveys.models import Assignment, Item, Rater, Response, Survey, new_seed
-from surveys.rater_sql import locked_slot, mark_shown, rater_progress, save_answer
+from surveys.rater_sql import insert, locked_slot, mark_shown, rater_progress, save_answer
 
 MAX_EXTERNAL_ID = 200
 PAIRWISE_CHOICES = (LEFT, RIGHT, "discard")
@@ -296,10 +296,10 @@ def rater_answer(rater: Rater, position: int, choice: str) -> bool:
         if slot.is_check:
             slot.answer = choice
         else:
-            Response.objects.create(
+            insert(Response(
                 rater=rater, item_id=slot.item_id, answer=_stored_answer(slot, choice),
                 left=slot.left, response_ms=slot.response_ms, created_at=now,
-            )  # fmt: skip
+            ))  # fmt: skip
         save_answer(slot)
         _seen(rater, now)
     return True
