@@ -283,6 +283,7 @@ class Run:
 
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     answer_times: list[float] = field(default_factory=list)  # when each answer was acknowledged
+    timeline: list[tuple[float, str, float]] = field(default_factory=list)  # (sent, kind, ms)
     errors: list[str] = field(default_factory=list)
     behaviour: Counter = field(default_factory=Counter)
     records: list[RaterRecord] = field(default_factory=list)
@@ -312,7 +313,9 @@ class Rater:
             method, url, data=data, headers=headers, allow_redirects=False
         ) as response:
             body = await response.text()
-        self.run.latencies[kind].append((time.perf_counter() - began) * 1000)
+        took = (time.perf_counter() - began) * 1000
+        self.run.latencies[kind].append(took)
+        self.run.timeline.append((began - self.run.started, kind, took))
         if response.status >= 400:
             raise RaterError(f"{method} {kind} answered {response.status}: {body[:200]!r}")
         return response.status, response.headers.get("Location", ""), body
@@ -465,6 +468,19 @@ def sustained_rate(times: list[float]) -> float:
     return (len(ordered) * 8 // 10) / (high - low) if high > low else float("nan")
 
 
+def timeline_line(run: Run, kinds=("question", "answer")) -> str:
+    """The p95 of question and answer pages per tenth of the run, by when they were sent: the
+    raters' arrival (and their consents, each drawing a plan) against the steady state."""
+    wall = max(run.ended - run.started, 1e-9)
+    buckets: list[list[float]] = [[] for _ in range(10)]
+    for sent, kind, took in run.timeline:
+        if kind in kinds:
+            buckets[min(9, int(10 * sent / wall))].append(took)
+    cells = [f"{percentile(b, 95):.0f}" if b else "-" for b in buckets]
+    tenth = f"{wall / 10:.1f} s each"
+    return f"p95 by tenth of the run ({tenth}), question and answer: {' '.join(cells)} ms"
+
+
 def report_lines(run: Run) -> list[str]:
     wall = run.ended - run.started
     answers = len(run.answer_times)
@@ -482,6 +498,7 @@ def report_lines(run: Run) -> list[str]:
                 f"p95 {percentile(values, 95):.0f} ms  p99 {percentile(values, 99):.0f} ms  "
                 f"max {max(values):.0f} ms  mean {statistics.fmean(values):.1f} ms"
             )
+    lines.append(timeline_line(run))
     behaviour = ", ".join(f"{n} {what}" for what, n in sorted(run.behaviour.items()))
     lines.append(f"behaviour: {behaviour or 'none'}")
     lines.append(f"errors: {len(run.errors)}")

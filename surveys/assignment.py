@@ -2,7 +2,7 @@
 
 The plan is a pure function of the candidates and a seeded generator (:func:`plan_questions`,
 :func:`place_checks`, :func:`check_material`); :func:`ensure_plan` is the database wrapper that
-reads the loads, locks the survey row, and writes the plan as :class:`Assignment` rows (once per
+locks the survey row, reads the loads, and writes the plan as :class:`Assignment` rows (once per
 rater: later pages read the plan without the lock).
 
 The rules (the paper's Sect. 3.2–3.3 protocol, as a careful crowd study runs it):
@@ -250,25 +250,21 @@ def _needs_plan(survey: Survey, slots: list[Assignment]) -> bool:
     return answered_questions < survey.cap_per_rater
 
 
-def ensure_plan(rater: Rater, now: datetime) -> list[Assignment]:
-    """Give `rater` the rest of their plan (all of it on their first visit); their slots, as
-    :func:`rater_slots` reads them.
+def ensure_plan(rater: Rater, now: datetime) -> bool:
+    """Give `rater` the rest of their plan (all of it on their first visit) if they need it:
+    no page left to answer and fewer answers than the cap. Whether they have pages at all.
 
     Drawing a plan locks the survey row (PostgreSQL; SQLite serialises writers), so concurrent
-    raters see each other's reservations and the balance holds. Only drawing does: a rater with
-    a page left to answer, or with the cap answered, reads their slots without the lock, so the
-    survey is locked once per rater (again only for one whose reservations expired), not on
-    every page.
+    raters see each other's reservations and the balance holds. Callers check first, without
+    the lock, that a plan is needed (:class:`surveys.rater_sql.Progress`): the survey is locked
+    once per rater (again only for one whose reservations expired), not on every page.
     """
-    slots = rater_slots(rater)
-    if not _needs_plan(rater.survey, slots):
-        return slots
     with transaction.atomic():
         survey = Survey.objects.select_for_update().get(pk=rater.survey_id)
         release_expired(survey, now)
-        slots = rater_slots(rater)  # again, under the lock: another request may have planned
+        slots = rater_slots(rater)  # under the lock: another request may have planned
         if not _needs_plan(survey, slots):
-            return slots
+            return bool(slots)
         answered = [s for s in slots if s.answered_at]
         answered_questions = [s for s in answered if not s.is_check]
         need = survey.cap_per_rater - len(answered_questions)
@@ -280,7 +276,7 @@ def ensure_plan(rater: Rater, now: datetime) -> list[Assignment]:
             sides=survey.is_pairwise,
         )  # fmt: skip
         if not planned:
-            return slots
+            return bool(slots)
         done = Counter(s.kind for s in answered if s.is_check)
         checks = [Assignment.Kind.INSTRUCTED] * (survey.instructed_checks - done["instructed"])
         checks += [Assignment.Kind.GOLD] * (survey.gold_checks - done["gold"])
@@ -289,7 +285,7 @@ def ensure_plan(rater: Rater, now: datetime) -> list[Assignment]:
             _slots(survey, rater, planned, place_checks(len(planned), checks, rng), items, rng,
                    start)
         )  # fmt: skip
-    return rater_slots(rater)
+    return True
 
 
 def _slots(

@@ -5,9 +5,9 @@ and per rater token. Beyond a limit the page is HTTP 429 with a readable message
 Limits come from settings (``RATE_LIMITS``: ``(count, seconds)`` or None for off, from the
 ``AUTOGEN_RATE_LIMIT_*`` variables). Counters live in Django's cache (Redis when configured,
 else files under ``var/``: shared by every web process) in fixed windows of the limit's length.
-With Redis, all of a request's counters are counted in one round trip (a pipeline of INCR and
-EXPIRE NX per counter). A cache that fails lets the request through: an outage of the counters
-must not stop raters.
+With Redis, all of a request's counters are counted in one round trip (one small Lua script:
+INCR, and EXPIRE on a window's first count). A cache that fails lets the request through: an
+outage of the counters must not stop raters.
 """
 
 from __future__ import annotations
@@ -60,18 +60,30 @@ def _window(name: str, key: str, now: float) -> tuple[str, int, int, float] | No
     return f"ratelimit:{name}:{digest}:{window}", count, seconds, (window + 1) * seconds
 
 
+# KEYS: the counters; ARGV: each one's lifetime in seconds. Returns the counts.
+COUNT_SCRIPT = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+  counts[i] = redis.call('INCR', key)
+  if counts[i] == 1 then redis.call('EXPIRE', key, ARGV[i]) end
+end
+return counts
+"""
+
+
 @functools.lru_cache(maxsize=4)
 def _redis(location: str, options: tuple):
-    """One client per Redis (and process: its pool opens new connections after a fork)."""
+    """The counting script on one client per Redis (and process: its pool opens new
+    connections after a fork)."""
     import redis
 
-    return redis.Redis.from_url(location, **dict(options))
+    return redis.Redis.from_url(location, **dict(options)).register_script(COUNT_SCRIPT)
 
 
 def _redis_of_cache():
-    """The Redis behind the cache, when it is Django's Redis cache (with one server), else
-    None. Django's cache makes three round trips per counter and a new client per call; one
-    pipeline for all of a request's counters makes one."""
+    """The counting script on the Redis behind the cache, when it is Django's Redis cache
+    (with one server), else None. Django's cache makes three round trips per counter and a
+    new client per call; the script counts all of a request's counters in one."""
     config = settings.CACHES["default"]
     location = config.get("LOCATION", "")
     if config.get("BACKEND") != REDIS_BACKEND or not isinstance(location, str) or "," in location:
@@ -82,14 +94,9 @@ def _redis_of_cache():
 
 def _counts(keys: list[tuple[str, int]]) -> list[int]:
     """Count one request against each (cache key, seconds) counter; the counts so far."""
-    client = _redis_of_cache()
-    if client is not None:
-        pipe = client.pipeline(transaction=False)
-        for key, seconds in keys:
-            full = cache.make_key(key)
-            pipe.incr(full)
-            pipe.expire(full, seconds + 1, nx=True)
-        return pipe.execute()[::2]
+    count = _redis_of_cache()
+    if count is not None:
+        return count(keys=[cache.make_key(key) for key, _ in keys], args=[s + 1 for _, s in keys])
     used = []
     for key, seconds in keys:
         cache.add(key, 0, timeout=seconds + 1)
