@@ -58,6 +58,8 @@ CSP = (
 # Not "no-referrer": with it, Chrome sends "Origin: null" on the rater's own form posts.
 REFERRER_POLICY = "same-origin"
 TEMPLATES = "surveys/rater/"
+# Sent by rater.js with an answer: the response is the next page itself, not a redirect to it.
+NEXT_PAGE_HEADER = "Rater-Next-Page"
 
 
 def rater_headers(response: HttpResponse) -> HttpResponse:
@@ -236,9 +238,14 @@ def question(request: HttpRequest, rater_token: str) -> HttpResponse:
     rater = rater_by_token(rater_token)
     if rater is None:
         return _not_found(request)
-    survey = rater.survey
     if request.method == "POST":
         return _answer(request, rater)
+    return _question_page(request, rater)
+
+
+def _question_page(request: HttpRequest, rater: Rater) -> HttpResponse:
+    """The rater's current page: a question, or the way to the done page."""
+    survey = rater.survey
     try:
         page = rater_next(rater)
     except SurveyUnavailable as error:
@@ -269,6 +276,8 @@ def question(request: HttpRequest, rater_token: str) -> HttpResponse:
 
 
 def _answer(request: HttpRequest, rater: Rater) -> HttpResponse:
+    """Store the answer; then the redirect to the next page, or (asked for by rater.js with the
+    ``Rater-Next-Page`` header) that page itself: one request per answer instead of two."""
     survey = rater.survey
     allowed = PAIRWISE_CHOICES if survey.is_pairwise else MEANINGFULNESS_CHOICES
     answer = request.POST.get("answer", "")
@@ -285,6 +294,8 @@ def _answer(request: HttpRequest, rater: Rater) -> HttpResponse:
         return _unavailable(request, survey, error)
     except SurveyError as error:
         return _bad_request(request, survey.title, str(error))
+    if request.headers.get(NEXT_PAGE_HEADER):
+        return _question_page(request, rater)  # a redirect (finished): rater.js follows it
     return HttpResponseRedirect(_question_url(rater), status=303)
 
 

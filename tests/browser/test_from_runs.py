@@ -14,7 +14,14 @@ from django.core.management import call_command
 
 from surveys.models import Rater, Response, Survey
 from tests.browser.conftest import PHONE, TIMEOUT_MS
-from tests.browser.test_rater_flow import KEYS, pending, quick_bootstrap, report, wait_for_question
+from tests.browser.test_rater_flow import (
+    KEYS,
+    pending,
+    quick_bootstrap,
+    report,
+    wait_for_next,
+    wait_for_question,
+)
 from tests.surveys.conftest import TABLE_2
 from tests.surveys.test_material import BEAM, LABELS, four_tiny_runs
 
@@ -50,8 +57,12 @@ def answer_in_the_browser(chromium, live_server, link: str, survey: Survey) -> R
         wait_for_question(page, position)
         slot = rater.assignments.get(position=position)
         choice = slot.expected if slot.is_check else choices[turn % len(choices)]
-        with page.expect_navigation():
+        if rater.assignments.filter(answered_at__isnull=True).count() > 1:
             page.keyboard.press(KEYS[choice])
+            wait_for_next(page, position)  # swapped in from the answer's own response
+        else:
+            with page.expect_navigation():  # the last: on to the done page
+                page.keyboard.press(KEYS[choice])
         turn += 1
     page.wait_for_url(f"{live_server.url}/r/{rater.token}/done")
     assert page.inner_text("#completion-code")

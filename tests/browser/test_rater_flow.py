@@ -11,6 +11,7 @@ page there (``rater-question-phone.png``, shown in the README).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -167,15 +168,29 @@ def leave_and_return(page, prelude: str, position: int) -> None:
     assert page.inner_text("main") == shown
 
 
+def wait_for_next(page, shown: int) -> None:
+    """Until rater.js has swapped the next question in for question `shown`."""
+    page.wait_for_function(
+        "q => document.querySelector('input[name=q]')?.value !== q"
+        " && !document.querySelector('form[aria-busy]')",
+        arg=str(shown),
+    )
+
+
 def answer(page, watch: Watch, how: str, choice: str, survey: Survey, last: bool) -> None:
-    """Answer `choice` by key, tap, click or double click; wait for the next page."""
+    """Answer `choice` by key, tap, click or double click; wait for the next page. Before the
+    last, the next question comes in the answer's own response, swapped in place: one request
+    (the POST), no page load."""
     button = f"button[name=answer][value={choice}]"
-    posts = len(watch.posts)
+    posts, requests, shown = len(watch.posts), len(watch.urls), shown_q(page)
     target = survey.completion_target
     if last and target:  # the platform's page (nothing outside resolves in the tests)
         leaving = page.expect_event("requestfailed", lambda r: r.url == target)
-    else:
+    elif last:
         leaving = page.expect_navigation()
+    else:
+        leaving = contextlib.nullcontext()
+        page.evaluate("window.samePage = true")
     with leaving:
         if how == "key":
             page.keyboard.press(KEYS[choice])
@@ -185,6 +200,10 @@ def answer(page, watch: Watch, how: str, choice: str, survey: Survey, last: bool
             page.click(button)
         else:
             page.dblclick(button)
+    if not last:
+        wait_for_next(page, shown)
+        assert page.evaluate("window.samePage === true")  # swapped in, not loaded
+        assert len(watch.urls) == requests + 1  # the answer's POST alone
     page.wait_for_load_state("load")
     assert len(watch.posts) == posts + 1  # one answer sent, a double click too
 
@@ -194,16 +213,17 @@ def answer_with_a_stale_tab(page, rater: Rater, choice: str, pairwise: bool) -> 
     second; the second answer stores nothing and that tab moves on to the next question."""
     stale = page.context.new_page()
     stale.goto(page.url)
-    wait_for_question(stale, shown_q(page))
+    shown = shown_q(page)
+    wait_for_question(stale, shown)
     before = answered(rater)
-    with page.expect_navigation():
-        page.keyboard.press(KEYS[choice])
+    page.keyboard.press(KEYS[choice])
+    wait_for_next(page, shown)
     assert answered(rater) == before + 1
     others = [
         c for c in (("left", "right", "discard") if pairwise else ("yes", "no")) if c != choice
     ]
-    with stale.expect_navigation():
-        stale.click(f"button[name=answer][value={others[0]}]")
+    stale.click(f"button[name=answer][value={others[0]}]")
+    wait_for_next(stale, shown)
     assert answered(rater) == before + 1  # the stale page stored nothing
     if (position := pending(rater)) is not None:
         wait_for_question(stale, position)

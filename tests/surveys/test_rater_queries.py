@@ -77,6 +77,33 @@ def test_each_page_takes_a_fixed_few_queries_and_only_planning_locks_the_survey(
     assert rater.responses.count() == survey.cap_per_rater
 
 
+@pytest.mark.parametrize("kind", [PAIRWISE, MEANINGFULNESS])
+def test_an_answer_that_brings_its_next_page_costs_less_than_the_two_requests(
+    db, kind, django_assert_max_num_queries, monkeypatch
+):
+    """rater.js's answers (the Rater-Next-Page header): the answer and the next question in one
+    request read the rater once, not twice."""
+    monkeypatch.setattr(services, "LAST_SEEN_EVERY", timedelta(hours=1))
+    survey = make_survey(kind)
+    client, url, _ = consented(survey)
+    page = client.get(url)
+    choice = "left" if survey.is_pairwise else "yes"
+    for _ in range(survey.cap_per_rater + survey.n_checks - 1):
+        with (
+            CaptureQueriesContext(connection) as queries,
+            django_assert_max_num_queries(ANSWER_QUERIES + QUESTION_QUERIES - 1),
+        ):
+            next_page = client.post(
+                url, {**fields(page), "answer": choice}, HTTP_RATER_NEXT_PAGE="1"
+            )
+        assert next_page.status_code == 200
+        assert int(fields(next_page)["q"]) == int(fields(page)["q"]) + 1
+        assert not [q["sql"] for q in queries if SURVEY_ROW.search(q["sql"])]
+        page = next_page
+    last = client.post(url, {**fields(page), "answer": choice}, HTTP_RATER_NEXT_PAGE="1")
+    assert last.status_code == 302 and last["Location"].endswith("/done")
+
+
 def test_a_rater_whose_reservations_expired_is_planned_again_under_the_lock(db):
     survey = make_survey(PAIRWISE, reservation_minutes=1)
     client, url, _ = consented(survey)

@@ -37,8 +37,8 @@ class Browser:
     def get(self, url: str, params: dict | None = None):
         return self._keep(self.client.get(url, params or {}))
 
-    def post(self, url: str, data: dict):
-        return self._keep(self.client.post(url, data))
+    def post(self, url: str, data: dict, **headers):
+        return self._keep(self.client.post(url, data, **headers))
 
     def _keep(self, response):
         self.seen.append(response)
@@ -89,9 +89,13 @@ def rater_of(response) -> Rater:
     return Rater.objects.get(token=token)
 
 
-def post_answer(browser: Browser, page, choice: str):
-    """Submit `choice` on question `page`; the raw response (a redirect when accepted)."""
-    return browser.post(page.request["PATH_INFO"], {**hidden_fields(page), "answer": choice})
+def post_answer(browser: Browser, page, choice: str, *, next_page: bool = False):
+    """Submit `choice` on question `page`; the raw response (a redirect when accepted; with
+    `next_page`, as rater.js sends it: the next page itself)."""
+    headers = {"HTTP_RATER_NEXT_PAGE": "1"} if next_page else {}
+    return browser.post(
+        page.request["PATH_INFO"], {**hidden_fields(page), "answer": choice}, **headers
+    )
 
 
 def choose(slot: Assignment, turn: int, pairwise: bool) -> str:
@@ -103,9 +107,10 @@ def choose(slot: Assignment, turn: int, pairwise: bool) -> str:
     return ("yes", "no")[turn % 2]
 
 
-def complete(browser: Browser, page, survey: Survey):
+def complete(browser: Browser, page, survey: Survey, *, next_page: bool = False):
     """Answer every page from `page` on, checking each against the database; the last response
-    (the done page, or the redirect to the crowd platform) and the pages seen."""
+    (the done page, or the redirect to the crowd platform) and the pages seen. `next_page`:
+    answers as rater.js sends them, each answered with the next page itself."""
     rater = rater_of(page)
     pairwise = survey.is_pairwise
     shown = []
@@ -118,9 +123,16 @@ def complete(browser: Browser, page, survey: Survey):
         check_question_page(page, slot, survey)
         shown.append(slot)
         choice = choose(slot, turn, pairwise)
-        answered = post_answer(browser, page, choice)
-        assert answered.status_code == 303
-        assert answered["Location"] == f"/r/{rater.token}/"
+        answered = post_answer(browser, page, choice, next_page=next_page)
+        if next_page and answered.status_code == 200:
+            page = answered  # the next question, in the answer's own response
+            continue
+        if next_page:  # the last answer: on to the done page
+            assert answered.status_code == 302
+            assert answered["Location"] == f"/r/{rater.token}/done"
+        else:
+            assert answered.status_code == 303
+            assert answered["Location"] == f"/r/{rater.token}/"
         page = browser.follow(answered)
     raise AssertionError("unreachable")
 
@@ -195,13 +207,14 @@ def meaningfulness(db) -> Survey:
 # --- The whole flow --------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("next_page", [False, True], ids=["redirects", "next-page-header"])
 @pytest.mark.parametrize("kind", [PAIRWISE, MEANINGFULNESS])
-def test_a_rater_answers_a_whole_survey_and_gets_the_code_only_at_the_end(db, kind):
+def test_a_rater_answers_a_whole_survey_and_gets_the_code_only_at_the_end(db, kind, next_page):
     survey = make_survey(kind, title=TITLE)
     browser = Browser()
     page = consent(browser, survey)
     rater = rater_of(page)
-    last, shown = complete(browser, page, survey)
+    last, shown = complete(browser, page, survey, next_page=next_page)
 
     assert last.status_code == 200 and CODE in body(last)
     check_rater_headers(last)
@@ -371,6 +384,27 @@ def test_a_double_post_of_an_answer_stores_one_response(pairwise):
     assert rater.assignments.filter(answered_at__isnull=False).count() == 1
     slot = rater.assignments.get(position=1)
     assert slot.answer == "left" or Response.objects.get(rater=rater).answer == slot.left
+
+
+def test_with_the_next_page_header_a_double_post_stores_one_answer_and_both_show_the_next(
+    pairwise,
+):
+    browser = Browser()
+    page = consent(browser, pairwise)
+    rater = rater_of(page)
+    first = post_answer(browser, page, "left", next_page=True)
+    second = post_answer(browser, page, "right", next_page=True)
+    assert first.status_code == second.status_code == 200
+    assert hidden_fields(first)["q"] == hidden_fields(second)["q"] == "2"
+    check_rater_headers(second)
+    assert rater.assignments.filter(answered_at__isnull=False).count() == 1
+    # A refused answer is said as without the header (HTTP 400), nothing stored.
+    bad = browser.post(
+        page.request["PATH_INFO"], {**hidden_fields(first), "answer": "both"},
+        HTTP_RATER_NEXT_PAGE="1",
+    )  # fmt: skip
+    assert bad.status_code == 400 and "could not be read" in body(bad)
+    assert rater.assignments.filter(answered_at__isnull=False).count() == 1
 
 
 def test_the_back_button_resubmitting_an_earlier_page_stores_nothing_new(pairwise):
