@@ -70,6 +70,8 @@ MAX_TIME_LIMIT_S = 3600
 MAX_CAP = 20  # the paper's cap (Sect. 3.3); a rater's pages are the cap plus the checks
 THINK_S = (0.5, 1.5)
 REQUEST_TIMEOUT_S = 60
+# What rater.js sends with an answer to get the next page in its response (surveys/views.py).
+NEXT_PAGE_HEADER = "Rater-Next-Page"
 PAGE_KINDS = ("start", "consent", "question", "answer", "done")
 KINDS = {"pairwise": "pairwise_reconstruction", "meaningfulness": "meaningfulness"}
 MODELS = ("VAE", "VAE (annealing)", "AutoGen (m=1)", "AutoGen (m=2)")
@@ -154,6 +156,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--ramp", type=float, default=None, help="seconds over which raters arrive "
         "(default: 5 with think time, 0 without)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-js", action="store_true", help="raters without JavaScript: plain forms, each "
+        "answer's POST redirected to the next question's GET (default: as rater.js answers)",
     )  # fmt: skip
     parser.add_argument("--refresh", type=probability, default=0.1, help="P(reload a question)")
     parser.add_argument("--double-submit", type=probability, default=0.05, help="P(double click)")
@@ -269,6 +275,7 @@ class Plan:
     """How the raters behave."""
 
     think: tuple[float, float] | None = THINK_S
+    js: bool = True  # answer as rater.js does: the next page in the answer's own response
     ramp: float = 0.0
     refresh: float = 0.1
     double_submit: float = 0.05
@@ -303,9 +310,9 @@ class Rater:
         self.plan, self.run, self.rng = plan, run, rng
         self.start_url = f"{base}/s/{record.survey_token}/"
 
-    async def fetch(self, method: str, url: str, kind: str, data=None):
+    async def fetch(self, method: str, url: str, kind: str, data=None, extra=None):
         """One request (redirects not followed), timed under `kind`; (status, location, body)."""
-        headers = {"Referer": url}
+        headers = {"Referer": url, **(extra or {})}
         if method == "POST":
             headers["Origin"] = self.base
         began = time.perf_counter()
@@ -336,12 +343,16 @@ class Rater:
         url = urljoin(self.start_url, location)
         self.record.token = url.rstrip("/").rsplit("/", 1)[-1]
         second_tab = self.plan.two_tabs_every and self.record.index % self.plan.two_tabs_every == 0
+        body = None  # the page in hand: the next one, from an answer's own response (rater.js)
         while True:
-            status, location, body = await self.fetch("GET", url, "question")
-            if status == 302 and location.endswith("/done"):
-                await self.finish(urljoin(url, location))
-                return
-            form = self.form(body, status, "question page")
+            if body is None:
+                status, location, body = await self.fetch("GET", url, "question")
+                if status == 302 and location.endswith("/done"):
+                    await self.finish(urljoin(url, location))
+                    return
+                form = self.form(body, status, "question page")
+            else:
+                form = self.form(body, 200, "next page, in the answer's response")
             if self.rng.random() < self.plan.refresh:
                 self.run.behaviour["refreshes"] += 1
                 _, _, again = await self.fetch("GET", url, "question")
@@ -350,7 +361,7 @@ class Rater:
             if second_tab and len(self.record.answers) >= 2:
                 stale, second_tab = await self.open_second_tab(form), False
             await self.think()
-            await self.answer(url, form)
+            body = await self.answer(url, form)
             if stale is not None:
                 await self.think()
                 await self.send_stale(url, stale)
@@ -367,21 +378,34 @@ class Rater:
             raise RaterError("a reloaded page showed another question")
         return again
 
-    async def answer(self, url: str, form: Form) -> None:
+    async def answer(self, url: str, form: Form) -> str | None:
+        """Send an answer (twice at once: a double click); the next page when it came in the
+        answer's own response (rater.js), else None (to be fetched: the redirect's target)."""
         position = int(form.fields["q"])
         button = self.rng.choice(form.buttons)
         target = urljoin(url, form.action)
         times = 2 if self.rng.random() < self.plan.double_submit else 1
         if times == 2:
             self.run.behaviour["double submits"] += 1
+        extra = {NEXT_PAGE_HEADER: "1"} if self.plan.js else None
         results = await asyncio.gather(
-            *(self.fetch("POST", target, "answer", form.data(button)) for _ in range(times))
+            *(self.fetch("POST", target, "answer", form.data(button), extra) for _ in range(times))
         )
         for status, location, _ in results:
-            if status != 303 or urljoin(url, location) != url:
+            if not self.answered(status, urljoin(url, location), url):
                 raise RaterError(f"an answer was answered {status} to {location!r}")
         self.record.answers[position] = button[1]
         self.run.answer_times.append(time.perf_counter())
+        status, _, body = results[0]
+        return body if status == 200 else None
+
+    def answered(self, status: int, location: str, url: str) -> bool:
+        """Whether an answer's response is what the browser expects: with rater.js the next
+        page (200) or, after the last answer, the redirect to the done page; without it the
+        redirect to the question's address."""
+        if self.plan.js:
+            return status == 200 or (status == 302 and location == url + "done")
+        return status == 303 and location == url
 
     async def open_second_tab(self, form: Form) -> tuple[Form, tuple[str, str]]:
         """The survey link opened again: the resume cookie leads back to the same question."""
@@ -398,11 +422,12 @@ class Rater:
         position = int(form.fields["q"])
         first = self.record.answers[position]
         other = next(b for b in form.buttons if b[1] != first)
-        status, _, _ = await self.fetch(
-            "POST", urljoin(url, form.action), "answer", form.data(other)
+        extra = {NEXT_PAGE_HEADER: "1"} if self.plan.js else None
+        status, location, _ = await self.fetch(
+            "POST", urljoin(url, form.action), "answer", form.data(other), extra
         )
-        if status != 303:
-            raise RaterError(f"a stale tab's answer was answered {status}")
+        if not self.answered(status, urljoin(url, location), url):
+            raise RaterError(f"a stale tab's answer was answered {status} to {location!r}")
         self.record.stale[position] = other[1]
         self.run.behaviour["stale answers sent"] += 1
 
@@ -841,6 +866,7 @@ def cpu_use(server_pid: int | None) -> dict[str, float]:
 def plan_from(options: argparse.Namespace) -> Plan:
     return Plan(
         think=None if options.no_think else THINK_S,
+        js=not options.no_js,
         ramp=options.ramp,
         refresh=options.refresh,
         double_submit=options.double_submit,
@@ -871,7 +897,9 @@ def benchmark(
     think = "no think time" if options.no_think else f"think {THINK_S[0]}–{THINK_S[1]} s"
     print(
         f"load: {options.raters} raters over {len(surveys)} survey(s) ({', '.join(kinds)}; cap "
-        f"{options.cap} + 2 checks), {think}, ramp {options.ramp:g} s; {env_note}"
+        f"{options.cap} + 2 checks), {think}, ramp {options.ramp:g} s, "
+        f"{'without JavaScript (plain forms)' if options.no_js else 'answering as rater.js does'}"
+        f"; {env_note}"
     )
     _check_rate_limits(options)
     print("load average before: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))

@@ -37,21 +37,22 @@ def test_it_takes_the_loopback_and_bounds_raters_and_database_names():
             load_raters.parse_args(argv)
 
 
-@pytest.fixture
-def finished_run(live_server, settings):
+@pytest.fixture(params=[True, False], ids=["rater.js", "plain-forms"])
+def finished_run(request, live_server, settings):
     settings.RATE_LIMITS = {}  # off: counters other tests left in the shared cache stay out
     surveys = load_raters.create_surveys(["pairwise", "meaningfulness"], cap=CAP, seed=1)
     plan = load_raters.Plan(
-        think=None, refresh=0.5, double_submit=0.5, two_tabs_every=2, seed=3, time_limit=60
-    )
+        think=None, js=request.param, refresh=0.5, double_submit=0.5, two_tabs_every=2, seed=3,
+        time_limit=60,
+    )  # fmt: skip
     tokens = [survey.token for survey in surveys]
     run = asyncio.run(load_raters.run_raters(live_server.url, tokens, 3, plan))
-    return surveys, run
+    return surveys, run, plan.js
 
 
 @pytest.mark.django_db(transaction=True)
 def test_three_raters_finish_both_surveys_and_the_audit_is_clean(finished_run):
-    surveys, run = finished_run
+    surveys, run, js = finished_run
     assert run.errors == []
     codes = {survey.token: survey.completion_code for survey in surveys}
     assert [(r.finished, r.code) for r in run.records] == [
@@ -61,6 +62,12 @@ def test_three_raters_finish_both_surveys_and_the_audit_is_clean(finished_run):
     for behaviour in ("refreshes", "double submits", "second tabs", "stale answers sent"):
         assert run.behaviour[behaviour] > 0, behaviour
     assert len(run.answer_times) == 3 * (CAP + 2)  # the cap and two checks each
+    answers = len(run.latencies["answer"])
+    questions = len(run.latencies["question"])
+    if js:  # the next page came with each answer: questions fetched on reloads,
+        assert questions < answers  # second tabs and the way to the done page only
+    else:
+        assert questions > answers  # one after every answer
     audit = load_raters.audit_run(surveys, run, CAP)
     assert audit.raters == 3 and audit.clean, audit
     assert audit.lines(CAP)[-1] == "audit: 0 lost, 0 duplicated"
@@ -69,7 +76,7 @@ def test_three_raters_finish_both_surveys_and_the_audit_is_clean(finished_run):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_audit_counts_a_lost_and_an_unsent_answer(finished_run):
-    surveys, run = finished_run
+    surveys, run, _ = finished_run
     Response.objects.filter(pk=Response.objects.order_by("pk").first().pk).delete()
     record = run.records[1]
     record.answers.pop(max(record.answers))  # stored, yet the client never said it sent it
