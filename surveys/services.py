@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from surveys import rater_sql
 from surveys.assignment import LEFT, RIGHT, ensure_plan
 from surveys.exclusion import ExclusionRule
 from surveys.models import Assignment, Item, Rater, Response, Survey, new_seed
@@ -231,6 +232,12 @@ def rater_start(
             raise
         return existing
     return rater
+
+
+def rater_by_token(token: str) -> Rater | None:
+    """The rater with this token, with their survey (one query: every rater page starts here),
+    or None."""
+    return rater_sql.rater_by_token(token)
 
 
 def _existing_rater(survey: Survey, external_id: str, token: str) -> Rater | None:

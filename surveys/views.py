@@ -26,7 +26,6 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from surveys.models import Rater, Survey, new_token
 from surveys.ratelimit import rate_limited
-from surveys.rater_sql import rater_by_token
 from surveys.services import (
     MAX_EXTERNAL_ID,
     MAX_POSITION,
@@ -36,6 +35,7 @@ from surveys.services import (
     SurveyUnavailable,
     completion_code,
     rater_answer,
+    rater_by_token,
     rater_next,
     rater_start,
     survey_check_open,  # draft/closed, with its message

@@ -85,7 +85,10 @@ def _meaningfulness_figure(report: SurveyReport) -> Figure:
 def _error_bars(axes, at, value, low, high, label, color, *, marker="", vertical=False) -> None:
     value, low, high = (pd.Series(s, dtype=float).to_numpy() for s in (value, low, high))
     shown = ~np.isnan(low)
-    errors = np.vstack([value - low, high - value])[:, shown]
+    # An estimate can sit outside its bootstrap interval (when many replicates had no finite
+    # estimate): the bar then reaches only the side the interval is on (matplotlib refuses a
+    # negative length).
+    errors = np.clip(np.vstack([value - low, high - value])[:, shown], 0, None)
     position = np.asarray(at, dtype=float)[shown]
     options = {"fmt": marker or "none", "color": color, "capsize": 3, "label": label}
     if vertical:

@@ -424,3 +424,23 @@ def test_the_command_orients_a_declared_pair(table_2_survey):
     text = report_command("Table 2", "--format", "csv", "--pair", "VAE", "VAE (annealing)")
     frame = pd.read_csv(io.StringIO(text))
     assert (frame.model_1[0], frame.wins_1[0]) == ("VAE", 41)
+
+
+def test_an_estimate_outside_its_interval_draws_a_one_sided_error_bar():
+    """A Bradley–Terry estimate can lie outside its bootstrap interval when many replicates
+    had no finite estimate; the figure draws the bar on the interval's side, never a 500."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    from surveys.reports import figures
+
+    figure, axes = pyplot.subplots()
+    try:
+        figures._error_bars(axes, [0, 1], [0.5, 0.2], [0.6, 0.1], [0.9, 0.4], "x", "k")
+        (bars,) = [c for c in axes.collections if c.get_segments()]
+        lengths = [abs(s[1][0] - s[0][0]) for s in bars.get_segments()]
+        assert lengths == pytest.approx([0.4, 0.3])  # 0.5 in [0.6, 0.9]: 0.5 → 0.9
+    finally:
+        pyplot.close(figure)
