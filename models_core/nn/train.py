@@ -23,6 +23,7 @@ checkpoint, which it replays, so the file holds each step once.
 from __future__ import annotations
 
 import csv
+import functools
 import os
 import random
 import time
@@ -184,10 +185,28 @@ def resolve_device(device: str) -> torch.device:
 
 
 def autocast(device: torch.device, enabled: bool) -> Any:
-    """bfloat16 autocast for matmuls and LSTMs; the loss and KL stay float32 (see model.py)."""
+    """bfloat16 autocast for matmuls and LSTMs; the loss and KL stay float32 (see model.py).
+    A CPU whose oneDNN has no bfloat16 LSTM (no AVX-512) is refused in words (ValueError)."""
     if not enabled:
         return nullcontext()
+    if device.type == "cpu" and not cpu_runs_bf16_lstm():
+        raise ValueError(
+            "bf16 was asked for, but this CPU cannot run bfloat16 LSTMs (oneDNN needs AVX-512): "
+            "train without bf16, or on a GPU"
+        )
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+@functools.cache
+def cpu_runs_bf16_lstm() -> bool:
+    """Whether a one-step LSTM runs under bfloat16 autocast on this CPU (tried once)."""
+    lstm = torch.nn.LSTM(2, 2, batch_first=True)
+    try:
+        with torch.no_grad(), torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+            lstm(torch.zeros(1, 1, 2))
+    except RuntimeError:
+        return False
+    return True
 
 
 # ---------------------------------------------------------------------------------- RNG state

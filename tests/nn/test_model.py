@@ -1,5 +1,6 @@
 """SentenceVAE: shapes, padding invariance, decode_step agreement, KL, word dropout."""
 
+import contextlib
 import math
 
 import pytest
@@ -10,6 +11,7 @@ from torch.nn.utils.rnn import pad_sequence
 import models_core.nn.model as model_module
 from models_core.nn.config import ModelConfig, preset
 from models_core.nn.model import BufferPool, SentenceVAE, gaussian_kl, linear_cross_entropy
+from models_core.nn.train import autocast, cpu_runs_bf16_lstm
 from models_core.nn.vocab import EOS, PAD, SOS, UNK, Vocab
 
 CFG = preset("tiny").model  # vocab 64, embed 16, hidden 32, latent 8
@@ -221,6 +223,7 @@ def test_fused_cross_entropy_is_stable_for_huge_logits_and_refuses_a_second_back
         nll.sum().backward()
 
 
+@pytest.mark.skipif(not cpu_runs_bf16_lstm(), reason="this CPU has no bfloat16 LSTM (AVX-512)")
 def test_bf16_autocast_keeps_the_loss_close_and_float32():
     torch.manual_seed(0)
     m = SentenceVAE(CFG).eval()
@@ -232,6 +235,13 @@ def test_bf16_autocast_keeps_the_loss_close_and_float32():
         mu, _ = m.encode(tokens, lens)
     assert half.dtype == mu.dtype == torch.float32
     torch.testing.assert_close(half, full, rtol=0.01, atol=0.0)
+
+
+@pytest.mark.skipif(cpu_runs_bf16_lstm(), reason="this CPU runs bfloat16 LSTMs")
+def test_bf16_on_a_cpu_without_it_is_refused_in_words():
+    with pytest.raises(ValueError, match="this CPU cannot run bfloat16 LSTMs"):
+        autocast(torch.device("cpu"), True)
+    assert isinstance(autocast(torch.device("cpu"), False), contextlib.nullcontext)
 
 
 def test_the_softmax_buffer_is_reused_after_backward_but_never_shared_by_live_graphs():
