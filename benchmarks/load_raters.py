@@ -841,6 +841,29 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def machine_times() -> list[int]:
+    """The machine's CPU time by state since boot (/proc/stat: user ... steal), in ticks."""
+    try:
+        return [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return []
+
+
+def steal_line(before: list[int], after: list[int]) -> str:
+    """How busy the machine was over the run, and how much of its time the host took back
+    (steal: a virtual machine's cores running someone else's work; figures taken while it is
+    high come out slower than the code is)."""
+    if not before or not after:
+        return "machine: /proc/stat unreadable"
+    spent = [b - a for a, b in zip(before, after, strict=True)]
+    total = sum(spent) or 1
+    idle = spent[3] + spent[4]
+    return (
+        f"machine over the run: {100 * (total - idle - spent[7]) / total:.0f}% busy, "
+        f"{100 * idle / total:.0f}% idle, {100 * spent[7] / total:.0f}% stolen by the host"
+    )
+
+
 def cpu_use(server_pid: int | None) -> dict[str, float]:
     """CPU seconds so far: gunicorn's workers, the database's server processes (this
     benchmark's own connection left out) and this process (the raters)."""
@@ -903,11 +926,11 @@ def benchmark(
     )
     _check_rate_limits(options)
     print("load average before: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
-    before = cpu_use(server_pid)
+    before, machine_before = cpu_use(server_pid), machine_times()
     run = asyncio.run(
         run_raters(base_url, [s.token for s in surveys], options.raters, plan_from(options))
     )
-    after = cpu_use(server_pid)
+    after, machine_after = cpu_use(server_pid), machine_times()
     print("load average after:  " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     for line in report_lines(run):
         print(line)
@@ -920,6 +943,7 @@ def benchmark(
             if server_pid or name != "gunicorn workers"
         )
     )
+    print(steal_line(machine_before, machine_after))
     audit = audit_run(surveys, run, options.cap)
     for line in audit.lines(options.cap):
         print(line)

@@ -84,3 +84,13 @@ def test_the_audit_counts_a_lost_and_an_unsent_answer(finished_run):
     assert (audit.lost, audit.duplicated) == (1, 1)
     assert not audit.clean
     assert audit.lines(CAP)[-1] == "audit: 1 lost, 1 duplicated"
+
+
+def test_the_machine_line_splits_busy_idle_and_stolen_time():
+    before = [100, 0, 50, 1000, 10, 0, 5, 20]
+    after = [400, 0, 150, 1400, 10, 0, 25, 120]  # 420 busy, 400 idle, 100 stolen of 920
+    assert load_raters.steal_line(before, after) == (
+        "machine over the run: 46% busy, 43% idle, 11% stolen by the host"
+    )
+    assert load_raters.steal_line([], after) == "machine: /proc/stat unreadable"
+    assert len(load_raters.machine_times()) == 8
