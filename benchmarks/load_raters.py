@@ -864,21 +864,67 @@ def steal_line(before: list[int], after: list[int]) -> str:
     )
 
 
-def cpu_use(server_pid: int | None) -> dict[str, float]:
-    """CPU seconds so far: gunicorn's workers, the database's server processes (this
-    benchmark's own connection left out) and this process (the raters)."""
-    from django.db import connection
+class BackendWatch:
+    """CPU seconds the database's server processes spent while it ran (this benchmark's own
+    connection left out), polled every `every` seconds: a backend that ends mid-run (a
+    persistent connection past ``CONN_MAX_AGE`` is replaced) still counts, up to its last poll."""
 
-    with connection.cursor() as cursor:
-        cursor.execute(
+    def __init__(self, params: dict, every: float = 0.5) -> None:
+        import threading
+
+        self.params, self.every = params, every
+        self.first: dict[int, float] = {}  # CPU when first seen (0: started during the run)
+        self.last: dict[int, float] = {}
+        self._started = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> BackendWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(**{**self.params, "autocommit": True}) as conn:
+            while True:
+                self.poll(self._backends(conn))
+                if self._stop.wait(self.every):
+                    self.poll(self._backends(conn))
+                    return
+
+    @staticmethod
+    def _backends(conn) -> dict[int, float]:
+        rows = conn.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
             "AND pid <> pg_backend_pid()"
         )
-        backends = [row[0] for row in cursor.fetchall()]
+        return {pid: _cpu_seconds(pid) for (pid,) in rows}
+
+    def poll(self, seen: dict[int, float]) -> None:
+        for pid, cpu in seen.items():
+            if cpu <= 0 and pid in self.last:
+                continue  # gone since it was listed
+            self.first.setdefault(pid, cpu if not self._started else 0.0)
+            self.last[pid] = max(cpu, self.last.get(pid, 0.0))
+        self._started = True
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.last[pid] - self.first[pid] for pid in self.last)
+
+
+def cpu_use(server_pid: int | None) -> dict[str, float]:
+    """CPU seconds so far: gunicorn's workers and this process (the raters); PostgreSQL's
+    backends are counted by :class:`BackendWatch` while the raters run."""
     workers = _children(server_pid) if server_pid else []
     return {
         "gunicorn workers": sum(map(_cpu_seconds, workers)),
-        "PostgreSQL": sum(map(_cpu_seconds, backends)),
+        "PostgreSQL": 0.0,
         "raters (this process)": time.process_time(),
     }
 
@@ -926,11 +972,15 @@ def benchmark(
     )
     _check_rate_limits(options)
     print("load average before: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+    from django.db import connection
+
     before, machine_before = cpu_use(server_pid), machine_times()
-    run = asyncio.run(
-        run_raters(base_url, [s.token for s in surveys], options.raters, plan_from(options))
-    )
+    with BackendWatch(connection.get_connection_params()) as database:
+        run = asyncio.run(
+            run_raters(base_url, [s.token for s in surveys], options.raters, plan_from(options))
+        )
     after, machine_after = cpu_use(server_pid), machine_times()
+    after["PostgreSQL"] = database.seconds
     print("load average after:  " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     for line in report_lines(run):
         print(line)

@@ -94,3 +94,11 @@ def test_the_machine_line_splits_busy_idle_and_stolen_time():
     )
     assert load_raters.steal_line([], after) == "machine: /proc/stat unreadable"
     assert len(load_raters.machine_times()) == 8
+
+
+def test_database_cpu_counts_backends_that_end_or_start_mid_run():
+    watch = load_raters.BackendWatch({})
+    watch.poll({1: 5.0, 2: 1.0})  # before the raters: only what comes after counts
+    watch.poll({1: 7.0, 2: 1.5, 3: 0.25})  # 3 started during the run: all of it counts
+    watch.poll({1: 0.0, 3: 0.75})  # 1 gone (a replaced connection): its last poll stands
+    assert watch.seconds == pytest.approx((7.0 - 5.0) + (1.5 - 1.0) + 0.75)
