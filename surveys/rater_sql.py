@@ -35,8 +35,8 @@ class Columns:
         self.table = f"{quote(model._meta.db_table)} {alias}"
         self.sql = ", ".join(f"{alias}.{quote(f.column)}" for f in self.fields)
 
-    def converters(self) -> list[tuple[int, list]]:
-        """(column index, converters) for the columns the backend converts (none on
+    def converters(self) -> list[tuple[int, models.Expression, list]]:
+        """(column index, column, converters) for the columns the backend converts (none on
         PostgreSQL), as the ORM's compiler applies them."""
         if connection.vendor not in self._converters:
             found = []
@@ -44,17 +44,16 @@ class Columns:
                 column = f.get_col(self.alias)
                 both = connection.ops.get_db_converters(column) + f.get_db_converters(connection)
                 if both:
-                    found.append((index, both))
+                    found.append((index, column, both))
             self._converters[connection.vendor] = found
         return self._converters[connection.vendor]
 
     def instance(self, row: tuple | list, start: int = 0) -> models.Model:
         """The instance made of ``row[start:start + len(self.fields)]``."""
         values = list(row[start : start + len(self.fields)])
-        for index, converters in self.converters():
+        for index, column, converters in self.converters():
             for convert in converters:
-                values[index] = convert(values[index], self.fields[index].get_col(self.alias),
-                                        connection)  # fmt: skip
+                values[index] = convert(values[index], column, connection)
         return self.model.from_db(connection.alias, self.names, values)
 
 
@@ -66,9 +65,10 @@ ITEM = Columns(Item, "i", skip=("key", "created_at"))
 
 
 def _execute(sql: str, params: list) -> list[tuple]:
+    """Run one statement; its rows (none for a write)."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.fetchall()
+        return cursor.fetchall() if cursor.description else []
 
 
 def rater_by_token(token: str) -> Rater | None:
@@ -158,7 +158,7 @@ def insert(obj: models.Model) -> None:
     columns = ", ".join(quote(f.column) for f in fields)
     marks = ", ".join(["%s"] * len(fields))
     values = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
-    _execute_write(f"INSERT INTO {quote(obj._meta.db_table)} ({columns}) VALUES ({marks})", values)
+    _execute(f"INSERT INTO {quote(obj._meta.db_table)} ({columns}) VALUES ({marks})", values)
 
 
 def _update(obj: models.Model, names: tuple[str, ...], unless_set: str = "") -> None:
@@ -168,12 +168,8 @@ def _update(obj: models.Model, names: tuple[str, ...], unless_set: str = "") -> 
     assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
     values = [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields]
     where = f" AND {quote(obj._meta.get_field(unless_set).column)} IS NULL" if unless_set else ""
-    _execute_write(
-        f"UPDATE {quote(obj._meta.db_table)} SET {assignments} WHERE id = %s{where}",
+    _execute(
+        f"UPDATE {quote(obj._meta.db_table)} SET {assignments} "
+        f"WHERE {quote(obj._meta.pk.column)} = %s{where}",
         [*values, obj.pk],
     )
-
-
-def _execute_write(sql: str, params: list) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
