@@ -242,12 +242,18 @@ def rater_slots(rater: Rater) -> list[Assignment]:
     return list(rater.assignments.select_related("item").order_by("position"))
 
 
+def plan_needed(*, pending: bool, answered_questions: int, cap: int) -> bool:
+    """Whether (the rest of) a plan must be drawn: no page left to answer (a page pending holds
+    its reservation) and fewer questions answered than the cap."""
+    return not pending and answered_questions < cap
+
+
 def _needs_plan(survey: Survey, slots: list[Assignment]) -> bool:
-    """Whether a plan must be drawn: no page left to answer and fewer answers than the cap."""
-    if any(s.answered_at is None for s in slots):
-        return False  # reservations still held
-    answered_questions = sum(not s.is_check for s in slots)
-    return answered_questions < survey.cap_per_rater
+    return plan_needed(
+        pending=any(s.answered_at is None for s in slots),
+        answered_questions=sum(not s.is_check for s in slots),
+        cap=survey.cap_per_rater,
+    )
 
 
 def ensure_plan(rater: Rater, now: datetime) -> bool:

@@ -19,6 +19,7 @@ from datetime import datetime
 
 from django.db import connection, models
 
+from surveys.assignment import plan_needed
 from surveys.models import Assignment, Item, Rater, Survey
 
 
@@ -95,8 +96,10 @@ class Progress:
     current: Assignment | None  # the first unanswered page, with its item; None: all answered
 
     def needs_plan(self, cap: int) -> bool:
-        """No page left to answer, and fewer answers than the cap: draw (the rest of) a plan."""
-        return self.current is None and self.answered_questions < cap
+        """Whether (the rest of) a plan must be drawn (:func:`surveys.assignment.plan_needed`)."""
+        return plan_needed(
+            pending=self.current is not None, answered_questions=self.answered_questions, cap=cap
+        )
 
 
 def rater_progress(rater: Rater) -> Progress:
