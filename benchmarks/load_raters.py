@@ -387,9 +387,11 @@ class Rater:
         times = 2 if self.rng.random() < self.plan.double_submit else 1
         if times == 2:
             self.run.behaviour["double submits"] += 1
-        extra = {NEXT_PAGE_HEADER: "1"} if self.plan.js else None
         results = await asyncio.gather(
-            *(self.fetch("POST", target, "answer", form.data(button), extra) for _ in range(times))
+            *(
+                self.fetch("POST", target, "answer", form.data(button), self.answer_headers)
+                for _ in range(times)
+            )
         )
         for status, location, _ in results:
             if not self.answered(status, urljoin(url, location), url):
@@ -398,6 +400,12 @@ class Rater:
         self.run.answer_times.append(time.perf_counter())
         status, _, body = results[0]
         return body if status == 200 else None
+
+    @property
+    def answer_headers(self) -> dict[str, str] | None:
+        """What an answer's POST carries besides the browser's own headers: rater.js asks for
+        the next page in the response."""
+        return {NEXT_PAGE_HEADER: "1"} if self.plan.js else None
 
     def answered(self, status: int, location: str, url: str) -> bool:
         """Whether an answer's response is what the browser expects: with rater.js the next
@@ -422,9 +430,8 @@ class Rater:
         position = int(form.fields["q"])
         first = self.record.answers[position]
         other = next(b for b in form.buttons if b[1] != first)
-        extra = {NEXT_PAGE_HEADER: "1"} if self.plan.js else None
         status, location, _ = await self.fetch(
-            "POST", urljoin(url, form.action), "answer", form.data(other), extra
+            "POST", urljoin(url, form.action), "answer", form.data(other), self.answer_headers
         )
         if not self.answered(status, urljoin(url, location), url):
             raise RaterError(f"a stale tab's answer was answered {status} to {location!r}")
@@ -924,7 +931,6 @@ def cpu_use(server_pid: int | None) -> dict[str, float]:
     workers = _children(server_pid) if server_pid else []
     return {
         "gunicorn workers": sum(map(_cpu_seconds, workers)),
-        "PostgreSQL": 0.0,
         "raters (this process)": time.process_time(),
     }
 
@@ -980,16 +986,20 @@ def benchmark(
             run_raters(base_url, [s.token for s in surveys], options.raters, plan_from(options))
         )
     after, machine_after = cpu_use(server_pid), machine_times()
-    after["PostgreSQL"] = database.seconds
     print("load average after:  " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     for line in report_lines(run):
         print(line)
     requests = sum(len(v) for v in run.latencies.values()) or 1
+    spent = {
+        "gunicorn workers": after["gunicorn workers"] - before["gunicorn workers"],
+        "PostgreSQL": database.seconds,
+        "raters (this process)": after["raters (this process)"] - before["raters (this process)"],
+    }
     print(
         "CPU per request: "
         + ", ".join(
-            f"{name} {(after[name] - before[name]) * 1000 / requests:.2f} ms"
-            for name in before
+            f"{name} {seconds * 1000 / requests:.2f} ms"
+            for name, seconds in spent.items()
             if server_pid or name != "gunicorn workers"
         )
     )
