@@ -17,10 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection, models
+from django.db import connection, models, transaction
 
 from surveys.assignment import plan_needed
-from surveys.models import Assignment, Item, Rater, Survey
+from surveys.models import Assignment, Item, Rater, Response, Survey
 
 
 class Columns:
@@ -94,6 +94,7 @@ class Progress:
     answered: int
     answered_questions: int  # answered pages that are not checks
     current: Assignment | None  # the first unanswered page, with its item; None: all answered
+    following: Assignment | None = None  # the unanswered page after it, with its item
 
     def needs_plan(self, cap: int) -> bool:
         """Whether (the rest of) a plan must be drawn (:func:`surveys.assignment.plan_needed`)."""
@@ -103,7 +104,8 @@ class Progress:
 
 
 def rater_progress(rater: Rater) -> Progress:
-    """The rater's pages counted, and their current page with its item (one query)."""
+    """The rater's pages counted, and their first two unanswered pages with their items (one
+    query)."""
     rows = _execute(
         f"SELECT {SLOT.sql}, {ITEM.sql} FROM {SLOT.table} "
         f"LEFT JOIN {ITEM.table} ON i.id = a.item_id WHERE a.rater_id = %s ORDER BY a.position",
@@ -112,25 +114,31 @@ def rater_progress(rater: Rater) -> Progress:
     answered_at = SLOT.fields.index(Assignment._meta.get_field("answered_at"))
     kind = SLOT.fields.index(Assignment._meta.get_field("kind"))
     answered = [row for row in rows if row[answered_at] is not None]
-    pending = next((row for row in rows if row[answered_at] is None), None)
-    current = None
-    if pending is not None:
-        current = SLOT.instance(pending)
-        current.rater = rater
-        if current.item_id is not None:
-            current.item = ITEM.instance(pending, len(SLOT.fields))
+    pending = [row for row in rows if row[answered_at] is None][:2]
+    current, following = (_slot_with_item(row, rater) for row in [*pending, None, None][:2])
     return Progress(
         total=len(rows),
         answered=len(answered),
         answered_questions=sum(row[kind] == Assignment.Kind.QUESTION for row in answered),
         current=current,
+        following=following,
     )
+
+
+def _slot_with_item(row: tuple | None, rater: Rater) -> Assignment | None:
+    if row is None:
+        return None
+    slot = SLOT.instance(row)
+    slot.rater = rater
+    if slot.item_id is not None:
+        slot.item = ITEM.instance(row, len(SLOT.fields))
+    return slot
 
 
 def mark_shown(slot: Assignment, now: datetime) -> None:
     """Record when the page was first shown (a reload keeps the first time)."""
     slot.shown_at = now
-    _update(slot, ("shown_at",), unless_set="shown_at")
+    _execute(*_update(slot, ("shown_at",), unless_set="shown_at"))
 
 
 def locked_slot(rater: Rater, position: int) -> Assignment | None:
@@ -150,29 +158,75 @@ def locked_slot(rater: Rater, position: int) -> Assignment | None:
 
 def save_answer(slot: Assignment) -> None:
     """Store the page's answer, its time and how long it took."""
-    _update(slot, ("answer", "answered_at", "response_ms"))
+    _execute(*_update(slot, ANSWER_FIELDS))
 
 
 def insert(obj: models.Model) -> None:
     """INSERT `obj` as ``obj.save()`` would (defaults, ``auto_now_add``, each backend's form
     of each value), without compiling the ORM's query; its primary key is not read back."""
+    _execute(*_insert(obj))
+
+
+def store_answer(slot: Assignment, response: Response | None, show: Assignment | None) -> bool:
+    """Store `slot`'s answer (its fields :data:`ANSWER_FIELDS`, set by the caller) and, for a
+    question, `response`, unless the page was answered already; then mark `show` (the next page)
+    shown at its ``shown_at`` (unless a time is stored already). All or nothing, without a lock read first: the UPDATE answers only an unanswered page,
+    and of two at once (a double click) the second waits for the first's row lock and finds it
+    answered. False when nothing was stored (answered already, or the page is gone).
+
+    PostgreSQL runs it as one statement (one round trip, one commit); other backends in a
+    transaction of up to three."""
+    answered = _update(slot, ANSWER_FIELDS, unless_set="answered_at")
+    shown = _update(show, ("shown_at",), unless_set="shown_at") if show is not None else None
+    if connection.vendor == "postgresql":
+        sql, params = f"WITH answered AS ({answered[0]} RETURNING 1)", list(answered[1])
+        if response is not None:
+            stored = _insert(response, source="answered")
+            sql, params = f"{sql}, stored AS ({stored[0]})", params + stored[1]
+        if shown is not None:
+            condition = " AND EXISTS (SELECT 1 FROM answered)"
+            sql, params = f"{sql}, shown AS ({shown[0]}{condition})", params + shown[1]
+        return _execute(f"{sql} SELECT count(*) FROM answered", params)[0][0] == 1
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(*answered)
+            if cursor.rowcount != 1:
+                return False
+        if response is not None:
+            insert(response)
+        if shown is not None:
+            _execute(*shown)
+    return True
+
+
+ANSWER_FIELDS = ("answer", "answered_at", "response_ms")
+
+
+def _insert(obj: models.Model, source: str = "") -> tuple[str, list]:
+    """`obj`'s INSERT and its parameters; with `source` (a query's name), one row per row of it
+    (each value cast to its column's type: PostgreSQL types a SELECT list on its own)."""
     fields = [f for f in obj._meta.concrete_fields if not f.primary_key]
     quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column) for f in fields)
-    marks = ", ".join(["%s"] * len(fields))
     values = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
-    _execute(f"INSERT INTO {quote(obj._meta.db_table)} ({columns}) VALUES ({marks})", values)
+    if source:
+        casts = ", ".join(f"CAST(%s AS {f.cast_db_type(connection)})" for f in fields)
+        rows = f"SELECT {casts} FROM {source}"
+    else:
+        rows = f"VALUES ({', '.join(['%s'] * len(fields))})"
+    return f"INSERT INTO {quote(obj._meta.db_table)} ({columns}) {rows}", values
 
 
-def _update(obj: models.Model, names: tuple[str, ...], unless_set: str = "") -> None:
-    """UPDATE the fields `names` of `obj` in its row (only while `unless_set` is NULL)."""
+def _update(obj: models.Model, names: tuple[str, ...], unless_set: str = "") -> tuple[str, list]:
+    """The UPDATE of the fields `names` of `obj` in its row (only while `unless_set` is NULL),
+    and its parameters."""
     quote = connection.ops.quote_name
     fields = [obj._meta.get_field(name) for name in names]
     assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
     values = [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields]
     where = f" AND {quote(obj._meta.get_field(unless_set).column)} IS NULL" if unless_set else ""
-    _execute(
+    sql = (
         f"UPDATE {quote(obj._meta.db_table)} SET {assignments} "
-        f"WHERE {quote(obj._meta.pk.column)} = %s{where}",
-        [*values, obj.pk],
+        f"WHERE {quote(obj._meta.pk.column)} = %s{where}"
     )
+    return sql, [*values, obj.pk]

@@ -25,7 +25,14 @@ from surveys import rater_sql
 from surveys.assignment import LEFT, RIGHT, ensure_plan
 from surveys.exclusion import ExclusionRule
 from surveys.models import Assignment, Item, Rater, Response, Survey, new_seed
-from surveys.rater_sql import insert, locked_slot, mark_shown, rater_progress, save_answer
+from surveys.rater_sql import (
+    insert,
+    locked_slot,
+    mark_shown,
+    rater_progress,
+    save_answer,
+    store_answer,
+)
 
 MAX_EXTERNAL_ID = 200
 PAIRWISE_CHOICES = (LEFT, RIGHT, "discard")
@@ -286,30 +293,73 @@ def rater_next(rater: Rater) -> Page:
 def rater_answer(rater: Rater, position: int, choice: str) -> bool:
     """Store the rater's answer to page `position`; False if it was answered already (a double
     click, a second tab, the back button): the first answer stands and nothing changes."""
+    return _answer(rater, position, choice, show_next=False)[0]
+
+
+def rater_answer_next(rater: Rater, position: int, choice: str) -> Page:
+    """Store the answer as :func:`rater_answer` does, then the rater's next page (rater.js asks
+    for both in one request). The usual case, an answer to the current page with another after
+    it, takes two queries: the rater's pages read, then the answer stored and the next page
+    marked shown in one statement (``rater_sql.store_answer``)."""
+    _, page = _answer(rater, position, choice, show_next=True)
+    return page if page is not None else rater_next(rater)
+
+
+def _answer(
+    rater: Rater, position: int, choice: str, *, show_next: bool
+) -> tuple[bool, Page | None]:
+    """Whether the answer was stored, and the next page when it came with it."""
     survey = rater.survey
     survey_check_open(survey)
     now = timezone.now()
+    progress = rater_progress(rater)
+    slot = progress.current
+    if slot is None or slot.position != position:  # not the current page: decided under a lock
+        return _answer_locked(rater, position, choice, now), None
+    response = _answered(slot, choice, now)
+    show = progress.following if show_next else None
+    if show is not None:
+        show.shown_at = show.shown_at or now  # stored unless it was shown before
+    if not store_answer(slot, response, show):  # answered meanwhile (a double click), or gone
+        return _answer_locked(rater, position, choice, now), None
+    _seen(rater, now)
+    if show is None:
+        return True, None
+    return True, Page(show, progress.answered + 2, progress.total)
+
+
+def _answer_locked(rater: Rater, position: int, choice: str, now: datetime) -> bool:
+    """:func:`rater_answer` for any page: its slot read under a lock first."""
     with transaction.atomic():
         slot = locked_slot(rater, position)
         if slot is None:
             raise SurveyError("This question is not part of your survey.")
         if slot.answered_at is not None:
             return False
-        allowed = PAIRWISE_CHOICES if survey.is_pairwise else MEANINGFULNESS_CHOICES
-        if choice not in allowed:
-            raise SurveyError(f"Please choose one of the answers ({', '.join(allowed)}).")
-        slot.response_ms = _elapsed_ms(slot.shown_at, now)
-        slot.answered_at = now
-        if slot.is_check:
-            slot.answer = choice
-        else:
-            insert(Response(
-                rater=rater, item_id=slot.item_id, answer=_stored_answer(slot, choice),
-                left=slot.left, response_ms=slot.response_ms, created_at=now,
-            ))  # fmt: skip
+        response = _answered(slot, choice, now)
+        if response is not None:
+            insert(response)
         save_answer(slot)
         _seen(rater, now)
     return True
+
+
+def _answered(slot: Assignment, choice: str, now: datetime) -> Response | None:
+    """Set the answer's fields on the unanswered `slot`; the response to store with it (None
+    for a check, whose answer is the slot's own). A choice the page does not offer is refused."""
+    survey = slot.rater.survey
+    allowed = PAIRWISE_CHOICES if survey.is_pairwise else MEANINGFULNESS_CHOICES
+    if choice not in allowed:
+        raise SurveyError(f"Please choose one of the answers ({', '.join(allowed)}).")
+    slot.response_ms = _elapsed_ms(slot.shown_at, now)
+    slot.answered_at = now
+    if slot.is_check:
+        slot.answer = choice
+        return None
+    return Response(
+        rater=slot.rater, item_id=slot.item_id, answer=_stored_answer(slot, choice),
+        left=slot.left, response_ms=slot.response_ms, created_at=now,
+    )  # fmt: skip
 
 
 def _seen(rater: Rater, now: datetime) -> None:

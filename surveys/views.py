@@ -31,10 +31,12 @@ from surveys.services import (
     MAX_POSITION,
     MEANINGFULNESS_CHOICES,
     PAIRWISE_CHOICES,
+    Page,
     SurveyError,
     SurveyUnavailable,
     completion_code,
     rater_answer,
+    rater_answer_next,
     rater_by_token,
     rater_next,
     rater_start,
@@ -245,11 +247,16 @@ def question(request: HttpRequest, rater_token: str) -> HttpResponse:
 
 def _question_page(request: HttpRequest, rater: Rater) -> HttpResponse:
     """The rater's current page: a question, or the way to the done page."""
-    survey = rater.survey
     try:
         page = rater_next(rater)
     except SurveyUnavailable as error:
-        return _unavailable(request, survey, error)
+        return _unavailable(request, rater.survey, error)
+    return _show(request, rater, page)
+
+
+def _show(request: HttpRequest, rater: Rater, page: Page) -> HttpResponse:
+    """`page`: its question, or the way to the done page."""
+    survey = rater.survey
     if page.finished:
         return HttpResponseRedirect(reverse("surveys:done", args=[rater.token]))
     slot = page.slot
@@ -288,14 +295,18 @@ def _answer(request: HttpRequest, rater: Rater) -> HttpResponse:
             survey.title,
             "Your answer could not be read. Please go back to the survey and choose again.",
         )
+    next_page = bool(request.headers.get(NEXT_PAGE_HEADER))
     try:
-        rater_answer(rater, int(q), answer)
+        if next_page:
+            page = rater_answer_next(rater, int(q), answer)
+        else:
+            rater_answer(rater, int(q), answer)
     except SurveyUnavailable as error:
         return _unavailable(request, survey, error)
     except SurveyError as error:
         return _bad_request(request, survey.title, str(error))
-    if request.headers.get(NEXT_PAGE_HEADER):
-        return _question_page(request, rater)  # a redirect (finished): rater.js follows it
+    if next_page:
+        return _show(request, rater, page)  # a redirect (finished): rater.js follows it
     return HttpResponseRedirect(_question_url(rater), status=303)
 
 

@@ -79,7 +79,8 @@ def test_an_answer_cut_off_by_a_dropped_connection_is_stored_once_after_the_retr
     path = page.request["PATH_INFO"]
     fields = {**hidden_fields(page), "answer": "left"}
 
-    with connection_killed_before('INSERT INTO "surveys_response"') as killed:
+    # The statement that stores the answer (rater_sql.store_answer: one on PostgreSQL).
+    with connection_killed_before("WITH answered AS") as killed:
         retry = browser.post(path, fields)
     assert killed, "the answer never reached its INSERT"
     assert retry.status_code == 503, body(retry)

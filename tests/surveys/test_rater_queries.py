@@ -24,14 +24,20 @@ HIDDEN = re.compile(r'<input type="hidden" name="(\w+)" value="([^"]*)">')
 # The rater with their survey; their slots with the items; the page shown. (Last seen is
 # written at most every LAST_SEEN_EVERY: one more query then, held off here.)
 QUESTION_QUERIES = 3
-# The rater with their survey; in a transaction (a savepoint in the tests, two queries): the
-# slot, locked; the response; the slot.
-ANSWER_QUERIES = 6
+# The rater with their survey; their pages; then the answer stored and (with rater.js's header)
+# the next page marked shown: one statement on PostgreSQL, elsewhere a transaction (a savepoint
+# in the tests, two queries) of the page, the response and the next page.
+ANSWER_QUERIES = {"postgresql": 3, "other": 6}
+NEXT_PAGE_QUERIES = {"postgresql": 3, "other": 7}
 # The last page: the rater; the slots; in a transaction: the rater, locked; the slots; the
 # rater finished. Once per rater.
 FINISH_QUERIES = 8
 # The survey row read on its own: the planning lock (SQLite drops FOR UPDATE from the SQL).
 SURVEY_ROW = re.compile(r'FROM "surveys_survey" WHERE')
+
+
+def on_this_backend(counts: dict[str, int]) -> int:
+    return counts.get(connection.vendor, counts["other"])
 
 
 def fields(page) -> dict[str, str]:
@@ -65,7 +71,7 @@ def test_each_page_takes_a_fixed_few_queries_and_only_planning_locks_the_survey(
             with django_assert_max_num_queries(QUESTION_QUERIES):
                 page = client.get(url)
             assert page.status_code == 200
-            with django_assert_max_num_queries(ANSWER_QUERIES):
+            with django_assert_max_num_queries(on_this_backend(ANSWER_QUERIES)):
                 answered = client.post(url, {**fields(page), "answer": choice})
             assert answered.status_code == 303
         assert not [q["sql"] for q in queries if SURVEY_ROW.search(q["sql"])]
@@ -82,7 +88,7 @@ def test_an_answer_that_brings_its_next_page_costs_less_than_the_two_requests(
     db, kind, django_assert_max_num_queries, monkeypatch
 ):
     """rater.js's answers (the Rater-Next-Page header): the answer and the next question in one
-    request read the rater once, not twice."""
+    request cost no more than the answer alone."""
     monkeypatch.setattr(services, "LAST_SEEN_EVERY", timedelta(hours=1))
     survey = make_survey(kind)
     client, url, _ = consented(survey)
@@ -91,7 +97,7 @@ def test_an_answer_that_brings_its_next_page_costs_less_than_the_two_requests(
     for _ in range(survey.cap_per_rater + survey.n_checks - 1):
         with (
             CaptureQueriesContext(connection) as queries,
-            django_assert_max_num_queries(ANSWER_QUERIES + QUESTION_QUERIES - 1),
+            django_assert_max_num_queries(on_this_backend(NEXT_PAGE_QUERIES)),
         ):
             next_page = client.post(
                 url, {**fields(page), "answer": choice}, HTTP_RATER_NEXT_PAGE="1"
