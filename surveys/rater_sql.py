@@ -14,6 +14,7 @@ the researchers' side) stays in the ORM.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -106,22 +107,60 @@ class Progress:
 def rater_progress(rater: Rater) -> Progress:
     """The rater's pages counted, and their first two unanswered pages with their items (one
     query)."""
-    rows = _execute(
-        f"SELECT {SLOT.sql}, {ITEM.sql} FROM {SLOT.table} "
-        f"LEFT JOIN {ITEM.table} ON i.id = a.item_id WHERE a.rater_id = %s ORDER BY a.position",
-        [rater.pk],
+    rows = _execute(_progress_sql(RATER_ID, with_rater=False), [*_progress_params(), rater.pk])
+    return _progress(rows, 0, rater)
+
+
+def rater_with_progress(token: str) -> tuple[Rater, Progress] | None:
+    """The rater with this token, with their survey, and their progress (one query: what a
+    question page or an answer reads), or None."""
+    rows = _execute(_progress_sql(RATER_TOKEN, with_rater=True), [*_progress_params(), token])
+    if not rows:
+        return None
+    rater = RATER.instance(rows[0])
+    rater.survey = SURVEY.instance(rows[0], len(RATER.fields))
+    return rater, _progress(rows, len(RATER.fields) + len(SURVEY.fields), rater)
+
+
+RATER_ID = "r.id = %s"
+RATER_TOKEN = "r.token = %s"
+
+
+@functools.cache
+def _progress_sql(where: str, *, with_rater: bool) -> str:
+    """The rater (`where`), with their survey if `with_rater`; their pages counted (all,
+    answered, answered questions); and one row for each of their first two unanswered pages,
+    with its item (one row of NULLs for none). Each part reads only the rater's own entries in
+    the (rater, position) index: the cost grows neither with the survey nor with progress."""
+    pages = f"{connection.ops.quote_name(Assignment._meta.db_table)} c WHERE c.rater_id = r.id"
+    answered = f"{pages} AND c.answered_at IS NOT NULL"
+    rater = f"{RATER.sql}, {SURVEY.sql}, " if with_rater else ""
+    survey = f"JOIN {SURVEY.table} ON s.id = r.survey_id " if with_rater else ""
+    return (
+        f"SELECT {rater}(SELECT count(*) FROM {pages}), (SELECT count(*) FROM {answered}), "
+        f"(SELECT count(*) FROM {answered} AND c.kind = %s), {SLOT.sql}, {ITEM.sql} "
+        f"FROM {RATER.table} {survey}LEFT JOIN {SLOT.table} ON a.rater_id = r.id AND a.position IN "
+        f"(SELECT c.position FROM {pages} AND c.answered_at IS NULL ORDER BY c.position LIMIT 2) "
+        f"LEFT JOIN {ITEM.table} ON i.id = a.item_id WHERE {where} ORDER BY a.position"
     )
-    answered_at = SLOT.fields.index(Assignment._meta.get_field("answered_at"))
-    kind = SLOT.fields.index(Assignment._meta.get_field("kind"))
-    answered = [row for row in rows if row[answered_at] is not None]
-    pending = [row for row in rows if row[answered_at] is None][:2]
-    current, following = (_slot_with_item(row, rater) for row in [*pending, None, None][:2])
+
+
+def _progress_params() -> list:
+    return [Assignment.Kind.QUESTION.value]
+
+
+def _progress(rows: list[tuple], start: int, rater: Rater) -> Progress:
+    """Progress from :func:`_progress_sql`'s rows, its counts at `start` (after the rater and
+    survey columns)."""
+    total, answered, answered_questions = rows[0][start : start + 3]
+    slots = [_slot_with_item(row[start + 3 :], rater) for row in rows if row[start + 3] is not None]
+    slots += [None, None]
     return Progress(
-        total=len(rows),
-        answered=len(answered),
-        answered_questions=sum(row[kind] == Assignment.Kind.QUESTION for row in answered),
-        current=current,
-        following=following,
+        total=total,
+        answered=answered,
+        answered_questions=answered_questions,
+        current=slots[0],
+        following=slots[1],
     )
 
 
@@ -170,9 +209,10 @@ def insert(obj: models.Model) -> None:
 def store_answer(slot: Assignment, response: Response | None, show: Assignment | None) -> bool:
     """Store `slot`'s answer (its fields :data:`ANSWER_FIELDS`, set by the caller) and, for a
     question, `response`, unless the page was answered already; then mark `show` (the next page)
-    shown at its ``shown_at`` (unless a time is stored already). All or nothing, without a lock read first: the UPDATE answers only an unanswered page,
-    and of two at once (a double click) the second waits for the first's row lock and finds it
-    answered. False when nothing was stored (answered already, or the page is gone).
+    shown at its ``shown_at`` (unless a time is stored already). All or nothing, without a lock
+    read first: the UPDATE answers only an unanswered page, and of two at once (a double click)
+    the second waits for the first's row lock and finds it answered. False when nothing was
+    stored (answered already, or the page is gone).
 
     PostgreSQL runs it as one statement (one round trip, one commit); other backends in a
     transaction of up to three."""

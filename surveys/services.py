@@ -26,6 +26,7 @@ from surveys.assignment import LEFT, RIGHT, ensure_plan
 from surveys.exclusion import ExclusionRule
 from surveys.models import Assignment, Item, Rater, Response, Survey, new_seed
 from surveys.rater_sql import (
+    Progress,
     insert,
     locked_slot,
     mark_shown,
@@ -242,9 +243,14 @@ def rater_start(
 
 
 def rater_by_token(token: str) -> Rater | None:
-    """The rater with this token, with their survey (one query: every rater page starts here),
-    or None."""
+    """The rater with this token, with their survey (one query), or None."""
     return rater_sql.rater_by_token(token)
+
+
+def rater_with_progress(token: str) -> tuple[Rater, Progress] | None:
+    """The rater with this token, with their survey and their progress (one query: what a
+    question page or an answer starts from), or None."""
+    return rater_sql.rater_with_progress(token)
 
 
 def _existing_rater(survey: Survey, external_id: str, token: str) -> Rater | None:
@@ -270,11 +276,12 @@ class Page:
         return self.slot is None
 
 
-def rater_next(rater: Rater) -> Page:
-    """The rater's next unanswered page, planning it first if needed; marks it shown."""
+def rater_next(rater: Rater, progress: Progress | None = None) -> Page:
+    """The rater's next unanswered page, planning it first if needed; marks it shown.
+    `progress`: the rater's, read in this request with nothing written since."""
     survey = rater.survey
     now = timezone.now()
-    progress = rater_progress(rater)
+    progress = progress or rater_progress(rater)
     if rater.finished_at is None:
         survey_check_open(survey)
         if progress.needs_plan(survey.cap_per_rater):
@@ -290,29 +297,34 @@ def rater_next(rater: Rater) -> Page:
     return Page(slot, progress.answered + 1, progress.total)
 
 
-def rater_answer(rater: Rater, position: int, choice: str) -> bool:
+def rater_answer(
+    rater: Rater, position: int, choice: str, progress: Progress | None = None
+) -> bool:
     """Store the rater's answer to page `position`; False if it was answered already (a double
-    click, a second tab, the back button): the first answer stands and nothing changes."""
-    return _answer(rater, position, choice, show_next=False)[0]
+    click, a second tab, the back button): the first answer stands and nothing changes.
+    `progress`: as for :func:`rater_next`."""
+    return _answer(rater, position, choice, progress, show_next=False)[0]
 
 
-def rater_answer_next(rater: Rater, position: int, choice: str) -> Page:
+def rater_answer_next(
+    rater: Rater, position: int, choice: str, progress: Progress | None = None
+) -> Page:
     """Store the answer as :func:`rater_answer` does, then the rater's next page (rater.js asks
     for both in one request). The usual case, an answer to the current page with another after
     it, takes two queries: the rater's pages read, then the answer stored and the next page
     marked shown in one statement (``rater_sql.store_answer``)."""
-    _, page = _answer(rater, position, choice, show_next=True)
+    _, page = _answer(rater, position, choice, progress, show_next=True)
     return page if page is not None else rater_next(rater)
 
 
 def _answer(
-    rater: Rater, position: int, choice: str, *, show_next: bool
+    rater: Rater, position: int, choice: str, progress: Progress | None, *, show_next: bool
 ) -> tuple[bool, Page | None]:
     """Whether the answer was stored, and the next page when it came with it."""
     survey = rater.survey
     survey_check_open(survey)
     now = timezone.now()
-    progress = rater_progress(rater)
+    progress = progress or rater_progress(rater)
     slot = progress.current
     if slot is None or slot.position != position:  # not the current page: decided under a lock
         return _answer_locked(rater, position, choice, now), None

@@ -32,6 +32,7 @@ from surveys.services import (
     MEANINGFULNESS_CHOICES,
     PAIRWISE_CHOICES,
     Page,
+    Progress,
     SurveyError,
     SurveyUnavailable,
     completion_code,
@@ -40,6 +41,7 @@ from surveys.services import (
     rater_by_token,
     rater_next,
     rater_start,
+    rater_with_progress,
     survey_check_open,  # draft/closed, with its message
 )
 
@@ -237,18 +239,14 @@ def _consent(request: HttpRequest, survey: Survey) -> HttpResponse:
 @rate_limited("answer", methods=("POST",), token_arg="rater_token")
 @require_http_methods(["GET", "POST"])
 def question(request: HttpRequest, rater_token: str) -> HttpResponse:
-    rater = rater_by_token(rater_token)
-    if rater is None:
+    found = rater_with_progress(rater_token)
+    if found is None:
         return _not_found(request)
+    rater, progress = found
     if request.method == "POST":
-        return _answer(request, rater)
-    return _question_page(request, rater)
-
-
-def _question_page(request: HttpRequest, rater: Rater) -> HttpResponse:
-    """The rater's current page: a question, or the way to the done page."""
+        return _answer(request, rater, progress)
     try:
-        page = rater_next(rater)
+        page = rater_next(rater, progress)
     except SurveyUnavailable as error:
         return _unavailable(request, rater.survey, error)
     return _show(request, rater, page)
@@ -282,7 +280,7 @@ def _show(request: HttpRequest, rater: Rater, page: Page) -> HttpResponse:
     return response
 
 
-def _answer(request: HttpRequest, rater: Rater) -> HttpResponse:
+def _answer(request: HttpRequest, rater: Rater, progress: Progress) -> HttpResponse:
     """Store the answer; then the redirect to the next page, or (asked for by rater.js with the
     ``Rater-Next-Page`` header) that page itself: one request per answer instead of two."""
     survey = rater.survey
@@ -298,9 +296,9 @@ def _answer(request: HttpRequest, rater: Rater) -> HttpResponse:
     next_page = bool(request.headers.get(NEXT_PAGE_HEADER))
     try:
         if next_page:
-            page = rater_answer_next(rater, int(q), answer)
+            page = rater_answer_next(rater, int(q), answer, progress)
         else:
-            rater_answer(rater, int(q), answer)
+            rater_answer(rater, int(q), answer, progress)
     except SurveyUnavailable as error:
         return _unavailable(request, survey, error)
     except SurveyError as error:

@@ -21,14 +21,15 @@ from tests.surveys.rater_helpers import make_survey
 
 PAIRWISE, MEANINGFULNESS = Survey.Kind.PAIRWISE, Survey.Kind.MEANINGFULNESS
 HIDDEN = re.compile(r'<input type="hidden" name="(\w+)" value="([^"]*)">')
-# The rater with their survey; their slots with the items; the page shown. (Last seen is
-# written at most every LAST_SEEN_EVERY: one more query then, held off here.)
-QUESTION_QUERIES = 3
-# The rater with their survey; their pages; then the answer stored and (with rater.js's header)
+# The rater with their survey and progress (their pages counted, the next two with their
+# items); the page shown. (Last seen is written at most every LAST_SEEN_EVERY: one more query
+# then, held off here.)
+QUESTION_QUERIES = 2
+# The rater with their survey and progress; then the answer stored and (with rater.js's header)
 # the next page marked shown: one statement on PostgreSQL, elsewhere a transaction (a savepoint
 # in the tests, two queries) of the page, the response and the next page.
-ANSWER_QUERIES = {"postgresql": 3, "other": 6}
-NEXT_PAGE_QUERIES = {"postgresql": 3, "other": 7}
+ANSWER_QUERIES = {"postgresql": 2, "other": 5}
+NEXT_PAGE_QUERIES = {"postgresql": 2, "other": 6}
 # The last page: the rater; the slots; in a transaction: the rater, locked; the slots; the
 # rater finished. Once per rater.
 FINISH_QUERIES = 8

@@ -48,6 +48,17 @@ def test_the_rater_and_their_progress_read_as_the_orm_reads_them(db, kind):
     assert current.rater is fast
     if expected.item_id:
         same_fields(current.item, expected.item, rater_sql.ITEM.names)
+    assert progress.following.position == slots[2].position
+    by_token, same = rater_sql.rater_with_progress(rater.token)  # one query for both
+    same_fields(by_token, fast, rater_sql.RATER.names)
+    same_fields(by_token.survey, fast.survey, rater_sql.SURVEY.names)
+    assert (same.total, same.answered, same.answered_questions) == (
+        progress.total, progress.answered, progress.answered_questions,
+    )  # fmt: skip
+    assert [same.current.pk, same.following.pk] == [current.pk, progress.following.pk]
+    same_fields(same.current, current, rater_sql.SLOT.names)
+    assert same.current.rater is by_token
+    assert rater_sql.rater_with_progress("no-such-token") is None
     stored = slow.assignments.get(position=first.position)
     assert stored.shown_at is not None and stored.shown_at <= stored.answered_at <= timezone.now()
     assert not progress.needs_plan(survey.cap_per_rater)
