@@ -45,6 +45,7 @@ INSTRUCTED_PROMPTS = {
     "no": "Attention check: please answer “No” to this question, whatever the sentence.",
 }
 MIN_GOLD_WORDS = 4  # a shorter sentence scrambles into too few different orders
+CHECK_ITEMS_READ = 20  # items read at a time to find one a check can be built from
 
 
 @dataclass(frozen=True)
@@ -210,31 +211,36 @@ def release_expired(survey: Survey, now: datetime) -> int:
     return deleted
 
 
-def _group(item: Item, pairwise: bool) -> str:
-    return " vs ".join(sorted((item.model_1, item.model_2))) if pairwise else item.model_1
+def _group(model_1: str, model_2: str, pairwise: bool) -> str:
+    return " vs ".join(sorted((model_1, model_2))) if pairwise else model_1
 
 
 def _candidates(survey: Survey, rater: Rater) -> tuple[list[Candidate], dict[str, int], list]:
-    """The items `rater` may still get, each with its load; the loads per group; all items."""
-    items = list(
+    """The items `rater` may still get, each with its load; the loads per group; the ids of all
+    items (in id order). Read as values, not model instances: this runs under the survey's lock,
+    once per rater, over every item of the survey."""
+    rows = list(
         survey.items.annotate(
             load=Count("assignments", filter=Q(assignments__kind=Assignment.Kind.QUESTION))
-        ).order_by("pk")
+        )
+        .order_by("pk")
+        .values_list("pk", "model_1", "model_2", "load")
     )
     pairwise = survey.is_pairwise
+    groups = {pk: _group(model_1, model_2, pairwise) for pk, model_1, model_2, _ in rows}
     group_loads: Counter = Counter()
-    for item in items:
-        group_loads[_group(item, pairwise)] += item.load
+    for pk, _, _, load in rows:
+        group_loads[groups[pk]] += load
     seen = set(
         rater.assignments.filter(item__isnull=False).order_by().values_list("item_id", flat=True)
     )
     limit = survey.overlap
     candidates = [
-        Candidate(item.pk, _group(item, pairwise), item.load)
-        for item in items
-        if item.pk not in seen and (limit is None or item.load < limit)
+        Candidate(pk, groups[pk], load)
+        for pk, _, _, load in rows
+        if pk not in seen and (limit is None or load < limit)
     ]
-    return candidates, dict(group_loads), items
+    return candidates, dict(group_loads), [pk for pk, *_ in rows]
 
 
 def rater_slots(rater: Rater) -> list[Assignment]:
@@ -275,8 +281,10 @@ def ensure_plan(rater: Rater, now: datetime) -> bool:
         answered_questions = [s for s in answered if not s.is_check]
         need = survey.cap_per_rater - len(answered_questions)
         rng = random.Random(f"{rater.plan_seed}:{len(answered)}")
-        candidates, group_loads, items = _candidates(survey, rater)
-        taken = Counter(_group(s.item, survey.is_pairwise) for s in answered_questions)
+        candidates, group_loads, item_ids = _candidates(survey, rater)
+        taken = Counter(
+            _group(s.item.model_1, s.item.model_2, survey.is_pairwise) for s in answered_questions
+        )
         planned = plan_questions(
             candidates, need, rng, group_loads=group_loads, taken=taken,
             sides=survey.is_pairwise,
@@ -288,7 +296,7 @@ def ensure_plan(rater: Rater, now: datetime) -> bool:
         checks += [Assignment.Kind.GOLD] * (survey.gold_checks - done["gold"])
         start = max((s.position for s in slots), default=0) + 1
         Assignment.objects.bulk_create(
-            _slots(survey, rater, planned, place_checks(len(planned), checks, rng), items, rng,
+            _slots(survey, rater, planned, place_checks(len(planned), checks, rng), item_ids, rng,
                    start)
         )  # fmt: skip
     return True
@@ -299,7 +307,7 @@ def _slots(
     rater: Rater,
     planned: list[Slot],
     order: list[str | None],
-    items: list[Item],
+    item_ids: list[int],
     rng: random.Random,
     start: int,
 ) -> Iterable[Assignment]:
@@ -311,7 +319,7 @@ def _slots(
             yield Assignment(rater=rater, position=position, item_id=slot.item, left=slot.left)
             position += 1
             continue
-        material = _check_for(kind, survey, items, rng)
+        material = _check_for(kind, survey, item_ids, rng)
         if material is None:
             continue  # no item fit for a gold question (every sentence too short)
         yield Assignment(
@@ -322,12 +330,17 @@ def _slots(
         position += 1
 
 
-def _check_for(kind: str, survey: Survey, items: list[Item], rng: random.Random):
-    """A check built from a random item of the survey that suits it (None if none does)."""
-    for item in rng.sample(items, len(items)):
-        material = check_material(kind, pairwise=survey.is_pairwise, item=item, rng=rng)
-        if material is not None and (material.text_left or material.text_right):
-            return material
+def _check_for(kind: str, survey: Survey, item_ids: list[int], rng: random.Random):
+    """A check built from a random item of the survey that suits it (None if none does). The
+    items are read a few at a time, in the random order, until one suits (usually the first)."""
+    order = rng.sample(item_ids, len(item_ids))
+    for start in range(0, len(order), CHECK_ITEMS_READ):
+        batch = order[start : start + CHECK_ITEMS_READ]
+        items = Item.objects.in_bulk(batch)
+        for pk in batch:
+            material = check_material(kind, pairwise=survey.is_pairwise, item=items[pk], rng=rng)
+            if material is not None and (material.text_left or material.text_right):
+                return material
     return None
 
 
