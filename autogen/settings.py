@@ -121,6 +121,14 @@ TEMPLATES = [
             ],
         },
     },
+    # The rater pages (surveys/jinja2/surveys/rater/), found here after Django's engine: they
+    # are rendered on every rater's every click, by Jinja2 in a fifth of Django's time.
+    {
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {"environment": "autogen.jinja2.environment"},
+    },
 ]
 
 # PostgreSQL in production (psycopg 3), e.g. postgres://postgres@127.0.0.1:5432/autogen.
