@@ -12,7 +12,8 @@ Variables: ``DATABASE_URL``, ``CELERY_BROKER_URL``, ``CELERY_RESULT_BACKEND``, `
 ``DEBUG``, ``ALLOWED_HOSTS``, ``CSRF_TRUSTED_ORIGINS``, ``AUTOGEN_VAR_DIR``, ``AUTOGEN_DATA_DIR``,
 ``AUTOGEN_MAX_UPLOAD_MB``, ``SITE_URL``,
 ``SECURE_SSL_REDIRECT``, ``SECURE_PROXY_SSL_HEADER``, ``LOG_LEVEL``, ``CACHE_URL``,
-``AUTOGEN_RATE_LIMIT_*``, ``AUTOGEN_TRUSTED_PROXIES``, ``CONN_MAX_AGE``.
+``AUTOGEN_RATE_LIMIT_*``, ``AUTOGEN_TRUSTED_PROXIES``, ``CONN_MAX_AGE``,
+``CONN_HEALTH_CHECKS``.
 """
 
 import os
@@ -133,13 +134,17 @@ TEMPLATES = [
 
 # PostgreSQL in production (psycopg 3), e.g. postgres://postgres@127.0.0.1:5432/autogen.
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
-# Persistent connections (CONN_MAX_AGE seconds, 0: one per request): a rater page is three or
-# four sub-millisecond queries, and a new PostgreSQL connection per request (a server process
-# forked, authentication, Django's session setup) costs more than all of them. Each gunicorn
-# thread keeps its own. The health check tests a reused connection first, so one the database
-# dropped (a restart, an idle timeout) is replaced instead of failing the request.
+# Persistent connections (CONN_MAX_AGE seconds, 0: one per request): a rater page is two
+# sub-millisecond queries, and a new PostgreSQL connection per request (a server process
+# forked, authentication, Django's session setup) costs more than both. Each gunicorn thread
+# keeps its own. No health check (a SELECT 1 before each request's first query, a third round
+# trip a rater page): a connection the database dropped (a restart) fails one request and is
+# replaced; on a rater page that request gets the page to try again (surveys/middleware.py).
+# CONN_HEALTH_CHECKS=1 turns the check on.
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
-DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+DATABASES["default"].setdefault(
+    "CONN_HEALTH_CHECKS", env.bool("CONN_HEALTH_CHECKS", default=False)
+)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Parameters bound by the server, and a statement run 5 times on a connection prepared:
     # PostgreSQL then skips parsing and planning it. A rater page's query spent ~0.7 ms of

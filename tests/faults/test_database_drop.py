@@ -136,3 +136,23 @@ def test_staff_pages_keep_djangos_own_error_handling(admin_client):
         admin_client.get("/admin/surveys/survey/")
     assert killed
     connection.close()  # the dead one; the test's teardown opens a new one
+
+
+def test_a_connection_dropped_between_pages_fails_one_page_then_is_replaced():
+    """No health check before each request (settings: a round trip saved on every page): the
+    first page on a connection the database dropped meanwhile (a restart) gets the page to try
+    again, and the one after runs on a new connection."""
+    browser = Browser()
+    page = _first_question(browser)
+    path = page.request["PATH_INFO"]
+    fields = {**hidden_fields(page), "answer": "left"}
+    old_backend = connection.connection.info.backend_pid
+    _terminate(old_backend)  # between two requests, as a restart would
+
+    retry = browser.post(path, fields)
+    assert retry.status_code == 503, body(retry)
+    assert "Send my answer again" in body(retry)
+    answered = browser.post(path, hidden_fields(retry))
+    assert answered.status_code == 303
+    assert connection.connection.info.backend_pid != old_backend
+    assert Response.objects.filter(rater=rater_of(page)).count() == 1
