@@ -142,9 +142,7 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'd
 # replaced; on a rater page that request gets the page to try again (surveys/middleware.py).
 # CONN_HEALTH_CHECKS=1 turns the check on.
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
-DATABASES["default"].setdefault(
-    "CONN_HEALTH_CHECKS", env.bool("CONN_HEALTH_CHECKS", default=False)
-)
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", env.bool("CONN_HEALTH_CHECKS", default=False))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Parameters bound by the server, and a statement run 5 times on a connection prepared:
     # PostgreSQL then skips parsing and planning it. A rater page's query spent ~0.7 ms of
