@@ -45,7 +45,8 @@ INSTRUCTED_PROMPTS = {
     "no": "Attention check: please answer “No” to this question, whatever the sentence.",
 }
 MIN_GOLD_WORDS = 4  # a shorter sentence scrambles into too few different orders
-CHECK_ITEMS_READ = 20  # items read at a time to find one a check can be built from
+CHECK_ITEMS_READ = 4  # items read at a time to find one a check can be built from
+CHECK_ITEM_FIELDS = ("source", "text_1", "text_2")  # what check_material reads
 
 
 @dataclass(frozen=True)
@@ -215,10 +216,12 @@ def _group(model_1: str, model_2: str, pairwise: bool) -> str:
     return " vs ".join(sorted((model_1, model_2))) if pairwise else model_1
 
 
-def _candidates(survey: Survey, rater: Rater) -> tuple[list[Candidate], dict[str, int], list]:
-    """The items `rater` may still get, each with its load; the loads per group; the ids of all
-    items (in id order). Read as values, not model instances: this runs under the survey's lock,
-    once per rater, over every item of the survey."""
+def _candidates(
+    survey: Survey, slots: list[Assignment]
+) -> tuple[list[Candidate], dict[str, int], list]:
+    """The items a rater with these pages (`slots`) may still get, each with its load; the loads
+    per group; the ids of all items (in id order). Read as values, not model instances: this
+    runs under the survey's lock, once per rater, over every item of the survey."""
     rows = list(
         survey.items.annotate(
             load=Count("assignments", filter=Q(assignments__kind=Assignment.Kind.QUESTION))
@@ -231,9 +234,7 @@ def _candidates(survey: Survey, rater: Rater) -> tuple[list[Candidate], dict[str
     group_loads: Counter = Counter()
     for pk, _, _, load in rows:
         group_loads[groups[pk]] += load
-    seen = set(
-        rater.assignments.filter(item__isnull=False).order_by().values_list("item_id", flat=True)
-    )
+    seen = {s.item_id for s in slots if s.item_id is not None}
     limit = survey.overlap
     candidates = [
         Candidate(pk, groups[pk], load)
@@ -262,7 +263,7 @@ def _needs_plan(survey: Survey, slots: list[Assignment]) -> bool:
     )
 
 
-def ensure_plan(rater: Rater, now: datetime) -> bool:
+def ensure_plan(rater: Rater, now: datetime, *, new: bool = False) -> bool:
     """Give `rater` the rest of their plan (all of it on their first visit) if they need it:
     no page left to answer and fewer answers than the cap. Whether they have pages at all.
 
@@ -270,18 +271,21 @@ def ensure_plan(rater: Rater, now: datetime) -> bool:
     raters see each other's reservations and the balance holds. Callers check first, without
     the lock, that a plan is needed (:class:`surveys.rater_sql.Progress`): the survey is locked
     once per rater (again only for one whose reservations expired), not on every page.
+    `new`: the rater was created in the caller's transaction, so has no pages yet.
     """
     with transaction.atomic():
         survey = Survey.objects.select_for_update().get(pk=rater.survey_id)
         release_expired(survey, now)
-        slots = rater_slots(rater)  # under the lock: another request may have planned
+        # Read under the lock: another request may have planned (not for a rater no other
+        # request can see yet).
+        slots = [] if new else rater_slots(rater)
         if not _needs_plan(survey, slots):
             return bool(slots)
         answered = [s for s in slots if s.answered_at]
         answered_questions = [s for s in answered if not s.is_check]
         need = survey.cap_per_rater - len(answered_questions)
         rng = random.Random(f"{rater.plan_seed}:{len(answered)}")
-        candidates, group_loads, item_ids = _candidates(survey, rater)
+        candidates, group_loads, item_ids = _candidates(survey, slots)
         taken = Counter(
             _group(s.item.model_1, s.item.model_2, survey.is_pairwise) for s in answered_questions
         )
@@ -336,7 +340,7 @@ def _check_for(kind: str, survey: Survey, item_ids: list[int], rng: random.Rando
     order = rng.sample(item_ids, len(item_ids))
     for start in range(0, len(order), CHECK_ITEMS_READ):
         batch = order[start : start + CHECK_ITEMS_READ]
-        items = Item.objects.in_bulk(batch)
+        items = Item.objects.only(*CHECK_ITEM_FIELDS).in_bulk(batch)
         for pk in batch:
             material = check_material(kind, pairwise=survey.is_pairwise, item=items[pk], rng=rng)
             if material is not None and (material.text_left or material.text_right):

@@ -230,7 +230,7 @@ def rater_start(
                 created_at=now,
                 last_seen_at=now,
             )
-            if not ensure_plan(rater, now):
+            if not ensure_plan(rater, now, new=True):
                 raise SurveyUnavailable(
                     "This survey has all the answers it needs. Thank you for your interest."
                 )
