@@ -399,12 +399,9 @@ def _elapsed_ms(shown_at, now) -> int | None:
 def _finish(rater: Rater, now) -> None:
     """Mark the rater finished (once) and apply the survey's pre-declared exclusion rule."""
     with transaction.atomic():
-        rater = (
-            Rater.objects.select_for_update(of=("self",)).select_related("survey").get(pk=rater.pk)
-        )
-        if rater.finished_at is not None:
+        locked = Rater.objects.select_for_update().only("finished_at", "excluded").get(pk=rater.pk)
+        if locked.finished_at is not None:
             return
-        rater.finished_at = now
         slots = list(rater.assignments.order_by())  # no join for the default ordering
         checks = [s for s in slots if s.is_check]
         reason = exclusion_rule(rater.survey).verdict(
@@ -414,14 +411,17 @@ def _finish(rater: Rater, now) -> None:
             failed_gold=sum(s.passed is False for s in checks if s.kind == Assignment.Kind.GOLD),
             response_ms=[s.response_ms for s in slots if not s.is_check and s.response_ms],
         )
-        if reason and not rater.excluded:
-            rater.excluded, rater.exclusion_reason = True, reason
-        rater.save(update_fields=["finished_at", "excluded", "exclusion_reason"])
+        changes = {"finished_at": now}
+        if reason and not locked.excluded:
+            changes.update(excluded=True, exclusion_reason=reason)
+        Rater.objects.filter(pk=rater.pk).update(**changes)
+    for name, value in changes.items():
+        setattr(rater, name, value)
 
 
 def completion_code(rater: Rater) -> str:
     """The survey's completion code, only for a rater whose every answer is stored."""
-    rater.refresh_from_db()
+    rater.refresh_from_db(fields=["finished_at"])
     if rater.finished_at is None:
         raise SurveyError("The survey is not finished yet.")
     return rater.survey.completion_code
