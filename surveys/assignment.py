@@ -29,6 +29,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.db import transaction
 from django.db.models import Count, Max, Q
@@ -45,8 +46,6 @@ INSTRUCTED_PROMPTS = {
     "no": "Attention check: please answer “No” to this question, whatever the sentence.",
 }
 MIN_GOLD_WORDS = 4  # a shorter sentence scrambles into too few different orders
-CHECK_ITEMS_READ = 4  # items read at a time to find one a check can be built from
-CHECK_ITEM_FIELDS = ("source", "text_1", "text_2")  # what check_material reads
 
 
 @dataclass(frozen=True)
@@ -167,7 +166,7 @@ class CheckMaterial:
 
 
 def check_material(
-    kind: str, *, pairwise: bool, item: Item, rng: random.Random
+    kind: str, *, pairwise: bool, item: Item | ItemTexts, rng: random.Random
 ) -> CheckMaterial | None:
     """An instructed check or gold question built from `item`'s sentences (None if unfit).
 
@@ -216,32 +215,41 @@ def _group(model_1: str, model_2: str, pairwise: bool) -> str:
     return " vs ".join(sorted((model_1, model_2))) if pairwise else model_1
 
 
+class ItemTexts(NamedTuple):
+    """What a check is built from (:func:`check_material` reads these as an item's)."""
+
+    pk: int
+    source: str
+    text_1: str
+    text_2: str
+
+
 def _candidates(
     survey: Survey, slots: list[Assignment]
-) -> tuple[list[Candidate], dict[str, int], list]:
+) -> tuple[list[Candidate], dict[str, int], list[ItemTexts]]:
     """The items a rater with these pages (`slots`) may still get, each with its load; the loads
-    per group; the ids of all items (in id order). Read as values, not model instances: this
-    runs under the survey's lock, once per rater, over every item of the survey."""
+    per group; every item's texts, for the checks (in id order). Read as values, not model
+    instances: this runs under the survey's lock, once per rater, over every item."""
     rows = list(
         survey.items.annotate(
             load=Count("assignments", filter=Q(assignments__kind=Assignment.Kind.QUESTION))
         )
         .order_by("pk")
-        .values_list("pk", "model_1", "model_2", "load")
+        .values_list("pk", "model_1", "model_2", "load", "source", "text_1", "text_2")
     )
     pairwise = survey.is_pairwise
-    groups = {pk: _group(model_1, model_2, pairwise) for pk, model_1, model_2, _ in rows}
+    groups = {row[0]: _group(row[1], row[2], pairwise) for row in rows}
     group_loads: Counter = Counter()
-    for pk, _, _, load in rows:
+    for pk, _, _, load, *_ in rows:
         group_loads[groups[pk]] += load
     seen = {s.item_id for s in slots if s.item_id is not None}
     limit = survey.overlap
     candidates = [
         Candidate(pk, groups[pk], load)
-        for pk, _, _, load in rows
+        for pk, _, _, load, *_ in rows
         if pk not in seen and (limit is None or load < limit)
     ]
-    return candidates, dict(group_loads), [pk for pk, *_ in rows]
+    return candidates, dict(group_loads), [ItemTexts(row[0], *row[4:]) for row in rows]
 
 
 def rater_slots(rater: Rater) -> list[Assignment]:
@@ -274,7 +282,8 @@ def ensure_plan(rater: Rater, now: datetime, *, new: bool = False) -> bool:
     `new`: the rater was created in the caller's transaction, so has no pages yet.
     """
     with transaction.atomic():
-        survey = Survey.objects.select_for_update().get(pk=rater.survey_id)
+        # (Its material, how the items were made, is JSON a plan does not read.)
+        survey = Survey.objects.select_for_update().defer("material").get(pk=rater.survey_id)
         release_expired(survey, now)
         # Read under the lock: another request may have planned (not for a rater no other
         # request can see yet).
@@ -285,7 +294,7 @@ def ensure_plan(rater: Rater, now: datetime, *, new: bool = False) -> bool:
         answered_questions = [s for s in answered if not s.is_check]
         need = survey.cap_per_rater - len(answered_questions)
         rng = random.Random(f"{rater.plan_seed}:{len(answered)}")
-        candidates, group_loads, item_ids = _candidates(survey, slots)
+        candidates, group_loads, texts = _candidates(survey, slots)
         taken = Counter(
             _group(s.item.model_1, s.item.model_2, survey.is_pairwise) for s in answered_questions
         )
@@ -300,7 +309,7 @@ def ensure_plan(rater: Rater, now: datetime, *, new: bool = False) -> bool:
         checks += [Assignment.Kind.GOLD] * (survey.gold_checks - done["gold"])
         start = max((s.position for s in slots), default=0) + 1
         Assignment.objects.bulk_create(
-            _slots(survey, rater, planned, place_checks(len(planned), checks, rng), item_ids, rng,
+            _slots(survey, rater, planned, place_checks(len(planned), checks, rng), texts, rng,
                    start)
         )  # fmt: skip
     return True
@@ -311,7 +320,7 @@ def _slots(
     rater: Rater,
     planned: list[Slot],
     order: list[str | None],
-    item_ids: list[int],
+    texts: list[ItemTexts],
     rng: random.Random,
     start: int,
 ) -> Iterable[Assignment]:
@@ -323,7 +332,7 @@ def _slots(
             yield Assignment(rater=rater, position=position, item_id=slot.item, left=slot.left)
             position += 1
             continue
-        material = _check_for(kind, survey, item_ids, rng)
+        material = _check_for(kind, survey, texts, rng)
         if material is None:
             continue  # no item fit for a gold question (every sentence too short)
         yield Assignment(
@@ -334,17 +343,12 @@ def _slots(
         position += 1
 
 
-def _check_for(kind: str, survey: Survey, item_ids: list[int], rng: random.Random):
-    """A check built from a random item of the survey that suits it (None if none does). The
-    items are read a few at a time, in the random order, until one suits (usually the first)."""
-    order = rng.sample(item_ids, len(item_ids))
-    for start in range(0, len(order), CHECK_ITEMS_READ):
-        batch = order[start : start + CHECK_ITEMS_READ]
-        items = Item.objects.only(*CHECK_ITEM_FIELDS).in_bulk(batch)
-        for pk in batch:
-            material = check_material(kind, pairwise=survey.is_pairwise, item=items[pk], rng=rng)
-            if material is not None and (material.text_left or material.text_right):
-                return material
+def _check_for(kind: str, survey: Survey, texts: list[ItemTexts], rng: random.Random):
+    """A check built from a random item of the survey that suits it (None if none does)."""
+    for item in rng.sample(texts, len(texts)):
+        material = check_material(kind, pairwise=survey.is_pairwise, item=item, rng=rng)
+        if material is not None and (material.text_left or material.text_right):
+            return material
     return None
 
 

@@ -169,7 +169,8 @@ def _platform_params(request: HttpRequest, survey: Survey) -> tuple[str, dict[st
 @rate_limited("entry", methods=("GET", "POST"))
 @require_http_methods(["GET", "POST"])
 def survey_start(request: HttpRequest, survey_token: str) -> HttpResponse:
-    survey = Survey.objects.filter(token=survey_token).first()
+    # (Its material, how the items were made, is JSON no rater page reads.)
+    survey = Survey.objects.filter(token=survey_token).defer("material").first()
     if survey is None:
         return _not_found(request)
     if request.method == "POST":
