@@ -67,10 +67,17 @@ ITEM = Columns(Item, "i", skip=("key", "created_at"))
 
 
 def _execute(sql: str, params: list) -> list[tuple]:
-    """Run one statement; its rows (none for a write)."""
+    """Run one query; its rows."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.fetchall() if cursor.description else []
+        return cursor.fetchall()
+
+
+def _write(sql: str, params: list) -> None:
+    """Run one statement that returns no rows. (Not one function with ``_execute``: asking the
+    cursor whether rows came back builds a column object for each of a page's ~70 columns.)"""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def rater_by_token(token: str) -> Rater | None:
@@ -177,7 +184,7 @@ def _slot_with_item(row: tuple | None, rater: Rater) -> Assignment | None:
 def mark_shown(slot: Assignment, now: datetime) -> None:
     """Record when the page was first shown (a reload keeps the first time)."""
     slot.shown_at = now
-    _execute(*_update(slot, ("shown_at",), unless_set="shown_at"))
+    _write(*_update(slot, ("shown_at",), unless_set="shown_at"))
 
 
 def locked_slot(rater: Rater, position: int) -> Assignment | None:
@@ -197,13 +204,13 @@ def locked_slot(rater: Rater, position: int) -> Assignment | None:
 
 def save_answer(slot: Assignment) -> None:
     """Store the page's answer, its time and how long it took."""
-    _execute(*_update(slot, ANSWER_FIELDS))
+    _write(*_update(slot, ANSWER_FIELDS))
 
 
 def insert(obj: models.Model) -> None:
     """INSERT `obj` as ``obj.save()`` would (defaults, ``auto_now_add``, each backend's form
     of each value), without compiling the ORM's query; its primary key is not read back."""
-    _execute(*_insert(obj))
+    _write(*_insert(obj))
 
 
 def store_answer(slot: Assignment, response: Response | None, show: Assignment | None) -> bool:
@@ -235,7 +242,7 @@ def store_answer(slot: Assignment, response: Response | None, show: Assignment |
         if response is not None:
             insert(response)
         if shown is not None:
-            _execute(*shown)
+            _write(*shown)
     return True
 
 
