@@ -24,6 +24,7 @@ mid-survey; if they come back, the rest of their plan is drawn again.
 
 from __future__ import annotations
 
+import functools
 import random
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -31,8 +32,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from django.db import transaction
-from django.db.models import Count, Max, Q
+from django.db import connection, transaction
+from django.db.models import Max
 
 from surveys.models import Assignment, Item, Rater, Response, Survey
 
@@ -202,13 +203,51 @@ def check_material(
 
 
 def release_expired(survey: Survey, now: datetime) -> int:
-    """Give back the unanswered questions of raters silent past the reservation; how many."""
+    """Give back the unanswered questions of raters silent past the reservation; how many.
+    (Run under the survey's lock with every plan: one DELETE, its SQL built once.)"""
     cutoff = now - timedelta(minutes=survey.reservation_minutes)
-    stale = Rater.objects.filter(
-        survey=survey, finished_at__isnull=True, last_seen_at__lt=cutoff
-    ).values("pk")
-    deleted, _ = Assignment.objects.filter(rater__in=stale, answered_at__isnull=True).delete()
-    return deleted
+    last_seen = Rater._meta.get_field("last_seen_at").get_db_prep_value(cutoff, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(_release_sql(), [survey.pk, last_seen])
+        return cursor.rowcount
+
+
+def _column(model, name: str) -> str:
+    return connection.ops.quote_name(model._meta.get_field(name).column)
+
+
+@functools.cache
+def _release_sql() -> str:
+    quote = connection.ops.quote_name
+    raters = (
+        f"SELECT {quote(Rater._meta.pk.column)} FROM {quote(Rater._meta.db_table)} "
+        f"WHERE {_column(Rater, 'survey')} = %s AND {_column(Rater, 'finished_at')} IS NULL "
+        f"AND {_column(Rater, 'last_seen_at')} < %s"
+    )
+    return (
+        f"DELETE FROM {quote(Assignment._meta.db_table)} "
+        f"WHERE {_column(Assignment, 'answered_at')} IS NULL "
+        f"AND {_column(Assignment, 'rater')} IN ({raters})"
+    )
+
+
+@functools.cache
+def _items_sql() -> str:
+    """Every item of a survey with the texts a check is built from, and its load (the
+    questions planned with it, answered or reserved), in id order."""
+    quote = connection.ops.quote_name
+    names = ("model_1", "model_2", "source", "text_1", "text_2")
+    columns = ", ".join(f"i.{_column(Item, name)}" for name in names)
+    load = (
+        f"SELECT count(*) FROM {quote(Assignment._meta.db_table)} a "
+        f"WHERE a.{_column(Assignment, 'item')} = i.{quote(Item._meta.pk.column)} "
+        f"AND a.{_column(Assignment, 'kind')} = %s"
+    )
+    return (
+        f"SELECT i.{quote(Item._meta.pk.column)}, {columns}, ({load}) "
+        f"FROM {quote(Item._meta.db_table)} i WHERE i.{_column(Item, 'survey')} = %s "
+        f"ORDER BY i.{quote(Item._meta.pk.column)}"
+    )
 
 
 def _group(model_1: str, model_2: str, pairwise: bool) -> str:
@@ -230,26 +269,22 @@ def _candidates(
     """The items a rater with these pages (`slots`) may still get, each with its load; the loads
     per group; every item's texts, for the checks (in id order). Read as values, not model
     instances: this runs under the survey's lock, once per rater, over every item."""
-    rows = list(
-        survey.items.annotate(
-            load=Count("assignments", filter=Q(assignments__kind=Assignment.Kind.QUESTION))
-        )
-        .order_by("pk")
-        .values_list("pk", "model_1", "model_2", "load", "source", "text_1", "text_2")
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(_items_sql(), [Assignment.Kind.QUESTION.value, survey.pk])
+        rows = cursor.fetchall()  # (id, model_1, model_2, source, text_1, text_2, load)
     pairwise = survey.is_pairwise
     groups = {row[0]: _group(row[1], row[2], pairwise) for row in rows}
     group_loads: Counter = Counter()
-    for pk, _, _, load, *_ in rows:
+    for pk, *_, load in rows:
         group_loads[groups[pk]] += load
     seen = {s.item_id for s in slots if s.item_id is not None}
     limit = survey.overlap
     candidates = [
         Candidate(pk, groups[pk], load)
-        for pk, _, _, load, *_ in rows
+        for pk, *_, load in rows
         if pk not in seen and (limit is None or load < limit)
     ]
-    return candidates, dict(group_loads), [ItemTexts(row[0], *row[4:]) for row in rows]
+    return candidates, dict(group_loads), [ItemTexts(row[0], *row[3:6]) for row in rows]
 
 
 def rater_slots(rater: Rater) -> list[Assignment]:
