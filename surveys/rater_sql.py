@@ -1,15 +1,18 @@
 """The rater pages' hot queries, in SQL written once.
 
 A question page and an answer run on every click of every rater (200 raters thinking 0.5-1.5 s
-ask ~400 pages a second: ``benchmarks/load_raters.py``). Through the ORM, compiling their
-queries took half of a page's CPU: reading the rater with their survey cost ~1 ms, their slots
-~2 ms; the same SQL, built once from the models' own tables and columns, ~0.2 ms each.
+send ~190 a second: ``benchmarks/load_raters.py``). Through the ORM, compiling their queries
+took half of a page's CPU; the same SQL, built once from the models' own tables and columns,
+costs a fraction. A page reads the rater, their survey and their progress in one query
+(:func:`rater_with_progress`); an answer is stored, with the next page marked shown, in one
+more (:func:`store_answer`: one statement on PostgreSQL, where the settings also prepare both).
 
 Rows become model instances through ``Model.from_db`` after the backend's own converters (on
 SQLite: datetimes made aware, booleans), so callers get the objects the ORM would give. Fields
 not read here are deferred: a use of one costs a query, which the query-count tests in
-``tests/surveys/test_rater_queries.py`` would catch. Everything else (drawing a plan, finishing,
-the researchers' side) stays in the ORM.
+``tests/surveys/test_rater_queries.py`` would catch. Drawing a plan writes its two queries under
+the survey's lock the same way (``surveys/assignment.py``); everything else (finishing, the
+researchers' side) stays in the ORM.
 """
 
 from __future__ import annotations
