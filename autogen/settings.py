@@ -147,6 +147,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Parameters bound by the server, and a statement run 5 times on a connection prepared:
     # PostgreSQL then skips parsing and planning it. A rater page's query spent ~0.7 ms of
     # PostgreSQL's CPU being planned and ~0.2 ms being run (benchmarks/README.md, "Load").
+    # Queries name their columns (Django's and rater_sql's), so a migration that adds a column
+    # breaks none; one that changes a read column's type fails a prepared statement on a
+    # connection opened before it ("cached plan must not change result type") until that
+    # connection is replaced (CONN_MAX_AGE): restart the web workers after such a migration.
     options = DATABASES["default"].setdefault("OPTIONS", {})
     options.setdefault("server_side_binding", True)
     options.setdefault("prepare_threshold", 5)
