@@ -76,11 +76,13 @@ def _execute(sql: str, params: list) -> list[tuple]:
         return cursor.fetchall()
 
 
-def _write(sql: str, params: list) -> None:
-    """Run one statement that returns no rows. (Not one function with ``_execute``: asking the
-    cursor whether rows came back builds a column object for each of a page's ~70 columns.)"""
+def _write(sql: str, params: list) -> int:
+    """Run one statement that returns no rows; the rows it changed. (Not one function with
+    ``_execute``: asking the cursor whether rows came back builds a column object for each of a
+    page's ~70 columns.)"""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+        return cursor.rowcount
 
 
 def rater_by_token(token: str) -> Rater | None:
@@ -90,10 +92,13 @@ def rater_by_token(token: str) -> Rater | None:
         f"JOIN {SURVEY.table} ON s.id = r.survey_id WHERE r.token = %s",
         [token],
     )
-    if not rows:
-        return None
-    rater = RATER.instance(rows[0])
-    rater.survey = SURVEY.instance(rows[0], len(RATER.fields))
+    return _rater_with_survey(rows[0]) if rows else None
+
+
+def _rater_with_survey(row: tuple) -> Rater:
+    """The rater and their survey from a row that starts with their columns."""
+    rater = RATER.instance(row)
+    rater.survey = SURVEY.instance(row, len(RATER.fields))
     return rater
 
 
@@ -127,8 +132,7 @@ def rater_with_progress(token: str) -> tuple[Rater, Progress] | None:
     rows = _execute(_progress_sql(RATER_TOKEN, with_rater=True), [*_progress_params(), token])
     if not rows:
         return None
-    rater = RATER.instance(rows[0])
-    rater.survey = SURVEY.instance(rows[0], len(RATER.fields))
+    rater = _rater_with_survey(rows[0])
     return rater, _progress(rows, len(RATER.fields) + len(SURVEY.fields), rater)
 
 
@@ -164,7 +168,7 @@ def _progress(rows: list[tuple], start: int, rater: Rater) -> Progress:
     survey columns)."""
     total, answered, answered_questions = rows[0][start : start + 3]
     slots = [_slot_with_item(row[start + 3 :], rater) for row in rows if row[start + 3] is not None]
-    slots += [None, None]
+    slots += [None, None]  # none (or one) unanswered
     return Progress(
         total=total,
         answered=answered,
@@ -174,9 +178,7 @@ def _progress(rows: list[tuple], start: int, rater: Rater) -> Progress:
     )
 
 
-def _slot_with_item(row: tuple | None, rater: Rater) -> Assignment | None:
-    if row is None:
-        return None
+def _slot_with_item(row: tuple, rater: Rater) -> Assignment:
     slot = SLOT.instance(row)
     slot.rater = rater
     if slot.item_id is not None:
@@ -238,10 +240,8 @@ def store_answer(slot: Assignment, response: Response | None, show: Assignment |
             sql, params = f"{sql}, shown AS ({shown[0]}{condition})", params + shown[1]
         return _execute(f"{sql} SELECT count(*) FROM answered", params)[0][0] == 1
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(*answered)
-            if cursor.rowcount != 1:
-                return False
+        if _write(*answered) != 1:
+            return False
         if response is not None:
             insert(response)
         if shown is not None:
